@@ -1,0 +1,453 @@
+// Package cbrtest is an in-process fake of the CBR agent API, for testing
+// programs that use package cbr without a cloud account.
+//
+// A Server speaks the documented wire format: the same paths, bodies, error
+// bodies and codes (BackupService.7403 for invalid input, BackupService.7410
+// for an unknown agent, APIGW.0301 for missing or wrong credentials,
+// APIGW.0101 for an unknown route), with an X-Request-Id on every answer. It
+// keeps agents in memory, is safe for concurrent use, and can inject faults.
+//
+//	srv := cbrtest.NewServer()
+//	defer srv.Close()
+//	c, err := srv.Client()
+//	...
+//	agent, err := c.RegisterAgent(ctx, cbr.AgentRegister{...})
+package cbrtest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cbrsdk/cbr"
+)
+
+// DefaultProjectID is the project ID of a Server, the one the API's examples use.
+const DefaultProjectID = "f841e01fd2b14e7fa41b6ae7aa6b0594"
+
+// wireTimeLayout is how the API writes timestamps: microseconds, no zone, UTC.
+const wireTimeLayout = "2006-01-02T15:04:05.000000"
+
+// maxBody is the largest request body the fake accepts.
+const maxBody = 1 << 20
+
+// Server is a running fake of the CBR agent API on a loopback address.
+type Server struct {
+	// URL is the endpoint, such as "http://127.0.0.1:41234".
+	URL string
+	// ProjectID is the only project the server serves.
+	ProjectID string
+	// Token is the IAM token it accepts in X-Auth-Token.
+	Token string
+
+	srv      *httptest.Server
+	now      func() time.Time
+	requests atomic.Int64
+
+	mu     sync.Mutex
+	agents map[string]*agent
+	faults []Fault
+}
+
+// Fault is a failure the server injects into one request, in the order given
+// to InjectFaults, one fault a request.
+type Fault struct {
+	// Status, when not zero, is answered instead of the real answer, with an
+	// API gateway error body carrying Code and Message.
+	Status  int
+	Code    string
+	Message string
+	// RetryAfter, when not empty, is sent as the Retry-After header.
+	RetryAfter string
+	// Delay holds the answer back this long, or until the client gives up.
+	Delay time.Duration
+	// Drop closes the connection without an answer.
+	Drop bool
+	// AfterHandling applies Status or Drop after the request took effect, so
+	// that the client cannot know whether it did.
+	AfterHandling bool
+}
+
+// agent is a stored agent, in wire form.
+type agent struct {
+	AgentID        string    `json:"agent_id"`
+	AgentVersion   string    `json:"agent_version,omitempty"`
+	AgentType      string    `json:"agent_type,omitempty"`
+	HostName       string    `json:"host_name"`
+	HostNickname   string    `json:"host_nickname"`
+	HostIP         string    `json:"host_ip"`
+	HostOS         string    `json:"host_os"`
+	Status         string    `json:"status"`
+	CreatedAt      wireTime  `json:"created_at"`
+	UpdatedAt      wireTime  `json:"updated_at"`
+	LastActiveTime wireTime  `json:"last_active_time"`
+	Paths          []apiPath `json:"paths"`
+}
+
+// apiPath is a stored backup path, in wire form.
+type apiPath struct {
+	ID           string `json:"id"`
+	Status       string `json:"status"`
+	AgentID      string `json:"agent_id"`
+	DirPath      string `json:"dir_path"`
+	ExcludePaths string `json:"exclude_paths,omitempty"`
+}
+
+// wireTime writes a time the way the API does.
+type wireTime time.Time
+
+// MarshalJSON writes microseconds without a zone, or null for the zero time.
+func (t wireTime) MarshalJSON() ([]byte, error) {
+	if time.Time(t).IsZero() {
+		return []byte("null"), nil
+	}
+	return []byte(`"` + time.Time(t).UTC().Format(wireTimeLayout) + `"`), nil
+}
+
+// NewServer starts a fake on a loopback address. Close it when done.
+func NewServer() *Server {
+	s := &Server{
+		ProjectID: DefaultProjectID,
+		Token:     "cbrtest-token-" + randomHex(8),
+		now:       time.Now,
+		agents:    make(map[string]*agent),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v3/{project_id}/agents", s.registerAgent)
+	mux.HandleFunc("GET /v3/{project_id}/agents/{agent_id}", s.showAgent)
+	mux.HandleFunc("PUT /v3/{project_id}/agents/{agent_id}", s.updateAgent)
+	s.srv = httptest.NewServer(s.gateway(mux))
+	s.URL = s.srv.URL
+	return s
+}
+
+// Close shuts the server down and waits for its requests to end.
+func (s *Server) Close() { s.srv.Close() }
+
+// Client returns a client for this server, authenticated with Token, with
+// quick retries (waits of 1 to 10 ms). opts are applied after those and can
+// override them.
+func (s *Server) Client(opts ...cbr.Option) (*cbr.Client, error) {
+	return cbr.NewClient(append([]cbr.Option{
+		cbr.WithEndpoint(s.URL),
+		cbr.WithProjectID(s.ProjectID),
+		cbr.WithCredentials(cbr.Token(s.Token)),
+		cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 4, MinWait: time.Millisecond, MaxWait: 10 * time.Millisecond}),
+	}, opts...)...)
+}
+
+// Requests returns how many requests the server has received, faulted ones included.
+func (s *Server) Requests() int { return int(s.requests.Load()) }
+
+// InjectFaults queues faults; each of the next requests takes the first one left.
+func (s *Server) InjectFaults(faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, faults...)
+}
+
+// Agents returns a snapshot of the stored agents, sorted by agent ID.
+func (s *Server) Agents() []cbr.Agent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]cbr.Agent, 0, len(s.agents))
+	for _, a := range s.agents {
+		out = append(out, a.model())
+	}
+	slices.SortFunc(out, func(a, b cbr.Agent) int { return strings.Compare(a.AgentID, b.AgentID) })
+	return out
+}
+
+// Agent returns a snapshot of one stored agent.
+func (s *Server) Agent(agentID string) (cbr.Agent, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.agents[agentID]
+	if !ok {
+		return cbr.Agent{}, false
+	}
+	return a.model(), true
+}
+
+// model converts a stored agent to the SDK's type. The caller holds s.mu.
+func (a *agent) model() cbr.Agent {
+	m := cbr.Agent{
+		AgentID: a.AgentID, AgentVersion: a.AgentVersion, AgentType: cbr.AgentType(a.AgentType),
+		HostName: a.HostName, HostNickname: a.HostNickname, HostIP: a.HostIP, HostOS: a.HostOS,
+		Status:    cbr.AgentStatus(a.Status),
+		CreatedAt: time.Time(a.CreatedAt), UpdatedAt: time.Time(a.UpdatedAt), LastActiveTime: time.Time(a.LastActiveTime),
+	}
+	for _, p := range a.Paths {
+		mp := cbr.Path{ID: p.ID, Status: cbr.PathStatus(p.Status), AgentID: p.AgentID, DirPath: p.DirPath}
+		if p.ExcludePaths != "" {
+			mp.ExcludePaths = strings.Split(p.ExcludePaths, ",")
+		}
+		m.Paths = append(m.Paths, mp)
+	}
+	return m
+}
+
+// gateway does what the API gateway does before CBR sees a request: it
+// stamps a request ID, applies injected faults, answers unknown routes with
+// APIGW.0101, and checks credentials and the project.
+func (s *Server) gateway(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.requests.Add(1)
+		requestID := randomHex(16)
+		w.Header().Set("X-Request-Id", requestID)
+		if f, ok := s.nextFault(); ok {
+			s.applyFault(w, r, f, mux, requestID)
+			return
+		}
+		s.serve(w, r, mux, requestID)
+	})
+}
+
+// serve routes one request that no fault took over.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, mux *http.ServeMux, requestID string) {
+	if _, pattern := mux.Handler(r); pattern == "" {
+		writeGatewayError(w, http.StatusNotFound, "APIGW.0101", "The API does not exist or has not been published in the environment", requestID)
+		return
+	}
+	if r.Header.Get("X-Auth-Token") != s.Token {
+		writeGatewayError(w, http.StatusUnauthorized, "APIGW.0301", "Incorrect IAM authentication information: decrypt token fail", requestID)
+		return
+	}
+	if p := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/v3/"), "/", 2)[0]; p != s.ProjectID {
+		writeGatewayError(w, http.StatusForbidden, "APIGW.0302", "The IAM user is not authorized to access the API", requestID)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	mux.ServeHTTP(w, r)
+}
+
+// nextFault takes the first queued fault.
+func (s *Server) nextFault() (Fault, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.faults) == 0 {
+		return Fault{}, false
+	}
+	f := s.faults[0]
+	s.faults = s.faults[1:]
+	return f, true
+}
+
+// applyFault answers one request with fault f.
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, mux *http.ServeMux, requestID string) {
+	if f.Delay > 0 {
+		t := time.NewTimer(f.Delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if f.AfterHandling {
+		s.serve(httptest.NewRecorder(), r, mux, requestID)
+	}
+	switch {
+	case f.Drop:
+		dropConnection(w)
+	case f.Status != 0:
+		if f.RetryAfter != "" {
+			w.Header().Set("Retry-After", f.RetryAfter)
+		}
+		code, msg := f.Code, f.Message
+		if code == "" {
+			code, msg = faultCode(f.Status)
+		}
+		writeGatewayError(w, f.Status, code, msg, requestID)
+	default:
+		s.serve(w, r, mux, requestID)
+	}
+}
+
+// faultCode returns the gateway's code and message for a status.
+func faultCode(status int) (string, string) {
+	switch status {
+	case http.StatusTooManyRequests:
+		return "APIGW.0308", "The throttling threshold has been reached: policy user over ratelimit,limit:100,time:1 minute"
+	case http.StatusBadGateway:
+		return "APIGW.0610", "No backend available"
+	case http.StatusServiceUnavailable:
+		return "APIGW.0613", "IAM unavailable"
+	case http.StatusGatewayTimeout:
+		return "APIGW.0201", "Backend timeout"
+	}
+	return "APIGW.0601", http.StatusText(status)
+}
+
+// dropConnection closes the client's connection without an answer.
+func dropConnection(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		// Not hijackable (HTTP/2): aborting the handler makes the server
+		// reset the stream, which is the same failure to the client.
+		panic(http.ErrAbortHandler)
+	}
+	conn.Close()
+}
+
+// registerAgent handles POST /v3/{project_id}/agents. Registering an agent ID
+// that exists updates its host facts and marks it normal again, as a
+// reinstall would.
+func (s *Server) registerAgent(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Agent *struct {
+			AgentID      *string `json:"agent_id"`
+			HostName     *string `json:"host_name"`
+			HostIP       *string `json:"host_ip"`
+			HostOS       *string `json:"host_os"`
+			HostNickname *string `json:"host_nickname"`
+			AgentVersion *string `json:"agent_version"`
+			AgentType    *string `json:"agent_type"`
+		} `json:"agent"`
+	}
+	if !decode(w, r, &body) || body.Agent == nil {
+		writeError(w, r, http.StatusBadRequest, "BackupService.7403", "Invalid agent ")
+		return
+	}
+	in := body.Agent
+	id := deref(in.AgentID)
+	if id == "" || deref(in.HostName) == "" || deref(in.HostIP) == "" || deref(in.HostOS) == "" ||
+		(in.AgentType != nil && *in.AgentType != "cloud" && *in.AgentType != "native") ||
+		(in.AgentVersion != nil && !isAgentVersion(*in.AgentVersion)) || strings.ContainsAny(id, "/") {
+		writeError(w, r, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
+		return
+	}
+	now := wireTime(s.now())
+	s.mu.Lock()
+	a, ok := s.agents[id]
+	if !ok {
+		a = &agent{AgentID: id, CreatedAt: now}
+		s.agents[id] = a
+	}
+	a.HostName, a.HostIP, a.HostOS = *in.HostName, *in.HostIP, *in.HostOS
+	a.HostNickname, a.AgentVersion, a.AgentType = deref(in.HostNickname), deref(in.AgentVersion), deref(in.AgentType)
+	a.Status, a.UpdatedAt, a.LastActiveTime = "normal", now, now
+	resp := *a
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"agent": resp})
+}
+
+// showAgent handles GET /v3/{project_id}/agents/{agent_id}.
+func (s *Server) showAgent(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("agent_id")
+	s.mu.Lock()
+	a, ok := s.agents[id]
+	var resp agent
+	if ok {
+		resp = *a
+	}
+	s.mu.Unlock()
+	if !ok {
+		writeError(w, r, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agent": resp})
+}
+
+// updateAgent handles PUT /v3/{project_id}/agents/{agent_id}; the only status
+// it accepts is "uninstall".
+func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("agent_id")
+	var body struct {
+		Agent *struct {
+			Status string `json:"status"`
+		} `json:"agent"`
+	}
+	if !decode(w, r, &body) || body.Agent == nil || body.Agent.Status != "uninstall" {
+		writeError(w, r, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
+		return
+	}
+	s.mu.Lock()
+	a, ok := s.agents[id]
+	var resp agent
+	if ok {
+		a.Status, a.UpdatedAt = "uninstall", wireTime(s.now())
+		resp = *a
+	}
+	s.mu.Unlock()
+	if !ok {
+		writeError(w, r, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agent": resp})
+}
+
+// decode reads a JSON request body into v; it reports false for a body that
+// is not JSON or is too large.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	data, err := io.ReadAll(r.Body)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return false
+	}
+	return err == nil && json.Unmarshal(data, v) == nil
+}
+
+// isAgentVersion checks the API's pattern ((\d){1,3}\.){2}(\d){1,3}$ the way
+// a JSON Schema validator does: anywhere in the string, anchored at the end.
+func isAgentVersion(v string) bool {
+	parts := strings.Split(v, ".")
+	if len(parts) < 3 {
+		return false
+	}
+	first := parts[len(parts)-3]
+	return first != "" && isDigits(first[len(first)-1:]) &&
+		len(parts[len(parts)-2]) <= 3 && isDigits(parts[len(parts)-2]) &&
+		len(parts[len(parts)-1]) <= 3 && isDigits(parts[len(parts)-1])
+}
+
+// isDigits reports whether s is one or more ASCII digits.
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// writeError writes CBR's error body.
+func writeError(w http.ResponseWriter, _ *http.Request, status int, code, msg string) {
+	writeJSON(w, status, map[string]string{"error_code": code, "error_msg": msg})
+}
+
+// writeGatewayError writes the API gateway's error body, which carries the request ID.
+func writeGatewayError(w http.ResponseWriter, status int, code, msg, requestID string) {
+	writeJSON(w, status, map[string]string{"error_code": code, "error_msg": msg, "request_id": requestID})
+}
+
+// writeJSON writes v as the JSON body of an answer.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, fmt.Sprintf("cbrtest: encode: %v", err), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(status)
+	w.Write(data)
+}
+
+// randomHex returns n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

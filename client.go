@@ -1,0 +1,543 @@
+package cbr
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// Version is the SDK's version, sent in the User-Agent header.
+const Version = "0.1.0"
+
+// maxResponseBody caps how much of a successful response is decoded.
+const maxResponseBody = 16 << 20
+
+// Client calls the CBR agent API. Build one with NewClient. A Client is
+// immutable and safe for concurrent use; share one for the life of the program.
+type Client struct {
+	base      string // endpoint URL ending in "/"
+	host      string // endpoint host, the only one credentials are sent to
+	projectID string
+	userAgent string
+	creds     Credentials
+	http      *retryablehttp.Client
+}
+
+// RetryPolicy bounds the retries of one call. Only connection failures and the
+// statuses 429, 500, 502, 503 and 504 are retried; the waits between attempts
+// are jittered (full jitter) and grow exponentially from MinWait up to MaxWait.
+// A Retry-After header is honoured when it is no longer than MaxWait; a longer
+// one ends the call at once with the 429 or 503 as an *APIError. The context's
+// deadline bounds the whole call, waits included.
+type RetryPolicy struct {
+	// MaxAttempts counts every attempt, the first included; 1 means no retry.
+	MaxAttempts int
+	// MinWait is the base of the exponential backoff.
+	MinWait time.Duration
+	// MaxWait caps each wait and the Retry-After the client will honour.
+	MaxWait time.Duration
+}
+
+// DefaultRetryPolicy is the policy of a client built without WithRetry:
+// 4 attempts, waits from 500ms up to 20s.
+var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 4, MinWait: 500 * time.Millisecond, MaxWait: 20 * time.Second}
+
+// Option configures a Client in NewClient.
+type Option func(*config) error
+
+// config collects the options before NewClient checks them as a whole.
+type config struct {
+	region       string
+	endpoint     string
+	projectID    string
+	creds        Credentials
+	httpClient   *http.Client
+	retry        RetryPolicy
+	logger       *slog.Logger
+	userAgent    string
+	insecureHTTP bool
+}
+
+// WithRegion sets the region, such as "ap-southeast-1", and with it the endpoint
+// https://cbr.{region}.myhuaweicloud.com. An unknown region is an error unless
+// WithEndpoint is also given.
+func WithRegion(region string) Option {
+	return func(c *config) error {
+		if region == "" || strings.ContainsFunc(region, isNotRegionRune) {
+			return fmt.Errorf("cbr: invalid region %q", region)
+		}
+		c.region = region
+		return nil
+	}
+}
+
+// WithEndpoint sets the API's base URL, such as
+// "https://cbr.ap-southeast-1.myhuaweicloud.com"; it wins over WithRegion's.
+// A URL without a scheme gets https://. Plain http:// is accepted only for a
+// loopback host, unless WithInsecureHTTP is given.
+func WithEndpoint(endpoint string) Option {
+	return func(c *config) error {
+		if endpoint == "" {
+			return errors.New("cbr: endpoint is empty")
+		}
+		c.endpoint = endpoint
+		return nil
+	}
+}
+
+// WithInsecureHTTP allows a plain http:// endpoint on a host other than
+// loopback. Credentials then cross the network unencrypted; use it only on a
+// network you trust, such as a test rig.
+func WithInsecureHTTP() Option {
+	return func(c *config) error {
+		c.insecureHTTP = true
+		return nil
+	}
+}
+
+// WithProjectID sets the project ID that scopes every call.
+func WithProjectID(projectID string) Option {
+	return func(c *config) error {
+		if err := checkID(projectID); err != nil {
+			return fmt.Errorf("cbr: invalid project ID: %s", err.Reason)
+		}
+		c.projectID = projectID
+		return nil
+	}
+}
+
+// WithCredentials sets how requests are authenticated: Token, AKSK, or another
+// Credentials implementation.
+func WithCredentials(creds Credentials) Option {
+	return func(c *config) error {
+		if creds == nil {
+			return errors.New("cbr: credentials are nil")
+		}
+		c.creds = creds
+		return nil
+	}
+}
+
+// WithHTTPClient sets the HTTP client whose transport sends each attempt,
+// beneath the client's retry and authentication layers; its Timeout, if any,
+// bounds each attempt. The client is not modified. Without this option a
+// dedicated, pooled transport with connection, TLS-handshake and
+// response-header timeouts is used.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *config) error {
+		if hc == nil {
+			return errors.New("cbr: HTTP client is nil")
+		}
+		c.httpClient = hc
+		return nil
+	}
+}
+
+// WithRetry sets the retry policy; see RetryPolicy.
+func WithRetry(p RetryPolicy) Option {
+	return func(c *config) error {
+		switch {
+		case p.MaxAttempts < 1 || p.MaxAttempts > 20:
+			return fmt.Errorf("cbr: retry policy: MaxAttempts %d is not within 1 to 20", p.MaxAttempts)
+		case p.MinWait < 0 || p.MaxWait < p.MinWait:
+			return fmt.Errorf("cbr: retry policy: waits must satisfy 0 <= MinWait (%v) <= MaxWait (%v)", p.MinWait, p.MaxWait)
+		}
+		c.retry = p
+		return nil
+	}
+}
+
+// WithLogger logs each retry at level Debug and each failed attempt at level
+// Warn. No header, body or secret is logged. Without it the client never logs.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("cbr: logger is nil")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithUserAgent puts product, such as "my-installer/2.1", in front of the
+// User-Agent header.
+func WithUserAgent(product string) Option {
+	return func(c *config) error {
+		if product == "" || strings.ContainsFunc(product, isControl) {
+			return fmt.Errorf("cbr: invalid user agent %q", product)
+		}
+		c.userAgent = product
+		return nil
+	}
+}
+
+// NewClient returns a client configured by opts. It does no I/O and reads no
+// environment variable or file: every value comes from opts. An endpoint (from
+// WithEndpoint or WithRegion), a project ID and credentials are required.
+func NewClient(opts ...Option) (*Client, error) {
+	cfg := config{retry: DefaultRetryPolicy}
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	endpoint := cfg.endpoint
+	if endpoint == "" && cfg.region != "" {
+		var ok bool
+		if endpoint, ok = regionEndpoint(cfg.region); !ok {
+			return nil, fmt.Errorf("cbr: unknown region %q: give its endpoint with WithEndpoint", cfg.region)
+		}
+	}
+	if endpoint == "" {
+		return nil, errors.New("cbr: missing endpoint: use WithRegion or WithEndpoint")
+	}
+	base, err := parseEndpoint(endpoint, cfg.insecureHTTP)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.projectID == "" {
+		return nil, errors.New("cbr: missing project ID: use WithProjectID")
+	}
+	if cfg.creds == nil {
+		return nil, errors.New("cbr: missing credentials: use WithCredentials")
+	}
+	ua := "cbr-go/" + Version
+	if cfg.userAgent != "" {
+		ua = cfg.userAgent + " " + ua
+	}
+	c := &Client{
+		base:      base.String(),
+		host:      base.Host,
+		projectID: cfg.projectID,
+		userAgent: ua,
+		creds:     cfg.creds,
+	}
+	c.http = newRetryClient(cfg, c.host)
+	return c, nil
+}
+
+// parseEndpoint checks an endpoint URL and returns it with a path ending in "/".
+func parseEndpoint(endpoint string, insecureHTTP bool) (*url.URL, error) {
+	if !strings.Contains(endpoint, "://") {
+		endpoint = "https://" + endpoint
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("cbr: invalid endpoint: %w", err)
+	}
+	switch {
+	case u.Scheme != "https" && u.Scheme != "http":
+		return nil, fmt.Errorf("cbr: invalid endpoint: scheme %q is not http or https", u.Scheme)
+	case u.Host == "":
+		return nil, errors.New("cbr: invalid endpoint: no host")
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return nil, errors.New("cbr: invalid endpoint: it must not have user info, a query or a fragment")
+	case u.Scheme == "http" && !insecureHTTP && !isLoopback(u.Hostname()):
+		return nil, fmt.Errorf("cbr: endpoint %s is plain http on a non-loopback host: use https, or WithInsecureHTTP", u.Host)
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+		u.RawPath = ""
+	}
+	return u, nil
+}
+
+// isLoopback reports whether host is "localhost" or a loopback IP address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// newRetryClient builds the transport stack: retries on top, then
+// authentication for every attempt, then the base transport.
+func newRetryClient(cfg config, host string) *retryablehttp.Client {
+	base := cfg.httpClient
+	if base == nil {
+		base = &http.Client{Transport: newTransport()}
+	}
+	inner := &http.Client{
+		Transport: &authTransport{creds: cfg.creds, host: host, base: base.Transport},
+		Timeout:   base.Timeout,
+		Jar:       base.Jar,
+		// The API never redirects: a 3xx is returned as an *APIError, and
+		// credentials are never replayed to wherever it points.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	p := cfg.retry
+	rc := &retryablehttp.Client{
+		HTTPClient:   inner,
+		RetryWaitMin: p.MinWait,
+		RetryWaitMax: p.MaxWait,
+		RetryMax:     p.MaxAttempts - 1,
+		CheckRetry:   retryPolicy(p.MaxWait),
+		Backoff:      backoff,
+		ErrorHandler: func(resp *http.Response, err error, _ int) (*http.Response, error) { return resp, err },
+	}
+	if cfg.logger != nil {
+		rc.Logger = cfg.logger
+	}
+	return rc
+}
+
+// newTransport returns a dedicated pooled transport with timeouts on every
+// phase before the response body, the proxy from the environment and TLS 1.2 or later.
+func newTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConns:          16,
+		MaxIdleConnsPerHost:   8,
+		ForceAttemptHTTP2:     true,
+	}
+}
+
+// retryPolicy returns the CheckRetry of a client: retry connection failures and
+// 429, 500, 502, 503, 504; never a done context, a TLS or certificate failure,
+// another status, or a Retry-After longer than maxWait.
+func retryPolicy(maxWait time.Duration) retryablehttp.CheckRetry {
+	return func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		if err != nil {
+			return retryableError(err), nil
+		}
+		switch resp.StatusCode {
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+			if wait, ok := retryAfter(resp); ok && wait > maxWait {
+				return false, nil
+			}
+			return true, nil
+		case http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout:
+			return true, nil
+		}
+		return false, nil
+	}
+}
+
+// retryableError reports whether a failed attempt is worth another: connection
+// failures and dropped connections are; TLS and certificate failures, requests
+// to another host, malformed requests and failed credentials are not, unless the
+// credentials failed on a connection failure or a retryable status.
+func retryableError(err error) bool {
+	var (
+		apiErr   *APIError
+		credErr  *credentialsError
+		certErr  *tls.CertificateVerificationError
+		recErr   tls.RecordHeaderError
+		unknown  x509.UnknownAuthorityError
+		hostErr  x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		netErr   net.Error
+		redirErr *redirectError
+	)
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	case errors.As(err, &apiErr):
+		return apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode >= 500 && apiErr.StatusCode != http.StatusNotImplemented
+	case errors.As(err, &certErr), errors.As(err, &recErr), errors.As(err, &unknown),
+		errors.As(err, &hostErr), errors.As(err, &invalid), errors.As(err, &redirErr):
+		return false
+	case errors.As(err, &credErr):
+		return errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+	}
+	msg := err.Error()
+	return !strings.Contains(msg, "unsupported protocol scheme") && !strings.Contains(msg, "invalid header")
+}
+
+// backoff returns the wait before retry number attempt+1: the Retry-After of a
+// 429 or 503 when it has one (the retry policy has already refused one longer
+// than max), else a uniformly random wait up to min(max, min·2^attempt).
+func backoff(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
+	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if wait, ok := retryAfter(resp); ok {
+			return wait
+		}
+	}
+	ceiling := max
+	if attempt < 32 && min<<attempt > 0 && min<<attempt < max {
+		ceiling = min << attempt
+	}
+	if ceiling <= 0 {
+		return 0
+	}
+	return rand.N(ceiling + 1)
+}
+
+// retryAfter parses a Retry-After header, in seconds or as an HTTP date.
+func retryAfter(resp *http.Response) (time.Duration, bool) {
+	v := resp.Header.Get("Retry-After")
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0), true
+	}
+	return 0, false
+}
+
+// callState follows one call through its attempts. It rides in the request's
+// context from the pipeline down to the authentication transport.
+type callState struct {
+	body     []byte       // the exact body of every attempt
+	attempts atomic.Int32 // attempts handed to the base transport
+}
+
+type callStateKey struct{}
+
+// authTransport authenticates every attempt afresh, beneath the retry loop.
+type authTransport struct {
+	creds Credentials
+	host  string
+	base  http.RoundTripper
+}
+
+// credentialsError wraps a failure of Credentials.Authenticate.
+type credentialsError struct{ err error }
+
+func (e *credentialsError) Error() string { return "cbr: authenticate: " + e.err.Error() }
+func (e *credentialsError) Unwrap() error { return e.err }
+
+// redirectError is a request to another host than the endpoint's, which the
+// client refuses to authenticate.
+type redirectError struct{ host string }
+
+func (e *redirectError) Error() string {
+	return "cbr: refusing to send credentials to another host " + e.host
+}
+
+// RoundTrip authenticates a copy of req and sends it with the base transport.
+// A request to another host than the endpoint's is refused.
+func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Host != t.host {
+		closeBody(req)
+		return nil, &redirectError{host: req.URL.Host}
+	}
+	var body []byte
+	st, _ := req.Context().Value(callStateKey{}).(*callState)
+	if st != nil {
+		body = st.body
+		st.attempts.Add(1)
+	}
+	r := req.Clone(req.Context())
+	if err := t.creds.Authenticate(r, body); err != nil {
+		closeBody(req)
+		return nil, &credentialsError{err: err}
+	}
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return base.RoundTrip(r)
+}
+
+// closeBody closes a request body, as a RoundTripper must even on failure.
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// do sends one API call: it marshals in (nil for no body) once, sends it with
+// retries, and decodes a 2xx answer into out (nil to discard it). A non-2xx
+// answer is an *APIError. op names the operation in errors; path is relative
+// to /v3/{project_id}/ and already escaped.
+func (c *Client) do(ctx context.Context, op, method, path string, query url.Values, in, out any) error {
+	projectID, err := c.project(ctx)
+	if err != nil {
+		return fmt.Errorf("cbr: %s: %w", op, err)
+	}
+	var body []byte
+	if in != nil {
+		if body, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("cbr: %s: encode request: %w", op, err)
+		}
+	}
+	u := c.base + "v3/" + url.PathEscape(projectID) + "/" + path
+	if len(query) > 0 {
+		u += "?" + strings.ReplaceAll(query.Encode(), "+", "%20")
+	}
+	st := &callState{body: body}
+	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, callStateKey{}, st), method, u, body)
+	if err != nil {
+		return fmt.Errorf("cbr: %s: %w", op, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json;charset=UTF-8")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	req.Header.Set("X-Project-Id", projectID)
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+			err = fmt.Errorf("%w (%v)", ctxErr, err)
+		}
+		return fmt.Errorf("cbr: %s: %w", op, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return newAPIError(op, resp, int(st.attempts.Load()))
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody))
+		return nil
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	if err == nil {
+		err = json.Unmarshal(data, out)
+	}
+	if err != nil {
+		return fmt.Errorf("cbr: %s: decode %d response (request id %s): %w",
+			op, resp.StatusCode, resp.Header.Get("X-Request-Id"), err)
+	}
+	return nil
+}
+
+// project returns the project ID that scopes every call.
+func (c *Client) project(context.Context) (string, error) {
+	return c.projectID, nil
+}
+
+// isControl reports whether r is an ASCII control character.
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// isNotRegionRune reports whether r cannot appear in a region ID.
+func isNotRegionRune(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
+}

@@ -1,0 +1,179 @@
+package cbr
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Sentinel errors, matched with errors.Is. An *APIError matches the one for its
+// status code; a *ValidationError matches ErrInvalidRequest.
+var (
+	// ErrNotFound matches an *APIError with status 404.
+	ErrNotFound = errors.New("cbr: not found")
+	// ErrUnauthorized matches an *APIError with status 401.
+	ErrUnauthorized = errors.New("cbr: unauthorized")
+	// ErrForbidden matches an *APIError with status 403.
+	ErrForbidden = errors.New("cbr: forbidden")
+	// ErrRateLimited matches an *APIError with status 429.
+	ErrRateLimited = errors.New("cbr: rate limited")
+	// ErrInvalidRequest matches a *ValidationError: the request was rejected
+	// before anything was sent.
+	ErrInvalidRequest = errors.New("cbr: invalid request")
+)
+
+// maxErrorBody caps how much of an error response body is read and kept.
+const maxErrorBody = 64 << 10
+
+// APIError is a non-2xx answer from the API, the API gateway or IAM.
+type APIError struct {
+	// Op is the operation that failed, such as "register agent".
+	Op string
+	// StatusCode is the HTTP status of the final attempt.
+	StatusCode int
+	// Code is the service error code, such as "BackupService.7410" or "APIGW.0301".
+	Code string
+	// Message is the service's error message.
+	Message string
+	// RequestID is the X-Request-Id header, or the request_id of the body.
+	RequestID string
+	// Attempts is how many attempts were sent, including the first.
+	Attempts int
+	// Body is the raw response body, capped at 64 KiB.
+	Body []byte
+}
+
+// Error returns one line with the operation, status, code, message and request ID.
+func (e *APIError) Error() string {
+	var b strings.Builder
+	b.WriteString("cbr: ")
+	if e.Op != "" {
+		b.WriteString(e.Op)
+		b.WriteString(": ")
+	}
+	fmt.Fprintf(&b, "%d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Code != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Code)
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(oneLine(e.Message, 300))
+	}
+	if e.RequestID != "" {
+		b.WriteString(" (request id ")
+		b.WriteString(oneLine(e.RequestID, 100))
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Is reports whether target is the sentinel for e's status code.
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case ErrNotFound:
+		return e.StatusCode == http.StatusNotFound
+	case ErrUnauthorized:
+		return e.StatusCode == http.StatusUnauthorized
+	case ErrForbidden:
+		return e.StatusCode == http.StatusForbidden
+	case ErrRateLimited:
+		return e.StatusCode == http.StatusTooManyRequests
+	}
+	return false
+}
+
+// ValidationError reports a request that was rejected before anything was sent.
+type ValidationError struct {
+	// Op is the operation, such as "register agent".
+	Op string
+	// Field is the JSON name of the offending field or parameter, such as "host_ip".
+	Field string
+	// Reason says what is wrong with it.
+	Reason string
+}
+
+// Error returns one line naming the operation, the field and the reason.
+func (e *ValidationError) Error() string {
+	if e.Op == "" {
+		return "cbr: invalid " + e.Field + ": " + e.Reason
+	}
+	return "cbr: " + e.Op + ": invalid " + e.Field + ": " + e.Reason
+}
+
+// Is reports whether target is ErrInvalidRequest.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalidRequest }
+
+// newAPIError reads at most maxErrorBody bytes of resp's body and builds the error
+// from every known body shape: CBR's and the gateway's {"error_code","error_msg"},
+// {"code","message"}, IAM's nested {"error":{"code","message"}}, or plain text.
+func newAPIError(op string, resp *http.Response, attempts int) *APIError {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	e := &APIError{
+		Op:         op,
+		StatusCode: resp.StatusCode,
+		RequestID:  resp.Header.Get("X-Request-Id"),
+		Attempts:   attempts,
+		Body:       body,
+	}
+	var shape struct {
+		ErrorCode string          `json:"error_code"`
+		ErrorMsg  string          `json:"error_msg"`
+		Code      json.RawMessage `json:"code"`
+		Message   string          `json:"message"`
+		RequestID string          `json:"request_id"`
+		Error     *struct {
+			Code    json.RawMessage `json:"code"`
+			Message string          `json:"message"`
+			Title   string          `json:"title"`
+		} `json:"error"`
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && trimmed[0] == '{' && json.Unmarshal(trimmed, &shape) == nil {
+		switch {
+		case shape.ErrorCode != "" || shape.ErrorMsg != "":
+			e.Code, e.Message = shape.ErrorCode, shape.ErrorMsg
+		case len(shape.Code) > 0 || shape.Message != "":
+			e.Code, e.Message = rawCode(shape.Code), shape.Message
+		case shape.Error != nil:
+			e.Code, e.Message = rawCode(shape.Error.Code), shape.Error.Message
+			if e.Message == "" {
+				e.Message = shape.Error.Title
+			}
+		}
+		if e.RequestID == "" {
+			e.RequestID = shape.RequestID
+		}
+	}
+	if e.Code == "" && e.Message == "" {
+		e.Message = string(trimmed)
+	}
+	return e
+}
+
+// rawCode turns a JSON string or number into a code string ("401", "APIGW.0301").
+func rawCode(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(bytes.TrimSpace(raw))
+}
+
+// oneLine folds control characters to spaces and cuts s to at most max bytes,
+// so that a server's message cannot break a log line.
+func oneLine(s string, max int) string {
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,214 @@
+package cbr
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// AgentType says where an agent is installed.
+type AgentType string
+
+// Agent types. Values the server sends that are not listed here are kept as they are.
+const (
+	// AgentTypeCloud is an agent installed on a cloud server.
+	AgentTypeCloud AgentType = "cloud"
+	// AgentTypeNative is an agent installed on a local (on-premises) server.
+	AgentTypeNative AgentType = "native"
+)
+
+// AgentStatus is the state of an agent.
+type AgentStatus string
+
+// Agent statuses. Values the server sends that are not listed here are kept as they are.
+const (
+	// AgentStatusNormal means the agent can be used normally.
+	AgentStatusNormal AgentStatus = "normal"
+	// AgentStatusAbnormal means the agent needs repair; some functions are unavailable.
+	AgentStatusAbnormal AgentStatus = "abnormal"
+	// AgentStatusUninstall means the agent has been uninstalled or is being upgraded.
+	// It is the only status a client may set, with UpdateAgent.
+	AgentStatusUninstall AgentStatus = "uninstall"
+)
+
+// PathStatus is the state of a backup path.
+type PathStatus string
+
+// Path statuses. Values the server sends that are not listed here are kept as they are.
+const (
+	// PathStatusAvailable means the path can be backed up.
+	PathStatusAvailable PathStatus = "available"
+	// PathStatusRemove means the path was removed and cannot be used.
+	PathStatusRemove PathStatus = "remove"
+)
+
+// AgentRegister is the body of RegisterAgent. AgentID, HostName, HostIP and
+// HostOS are required.
+type AgentRegister struct {
+	// AgentID is the agent's ID, chosen by the caller (a UUID in the API's examples).
+	// Registering the same ID again is safe, which is what makes retries safe.
+	AgentID string `json:"agent_id"`
+	// HostName is the name of the host the agent is installed on.
+	HostName string `json:"host_name"`
+	// HostIP is the host's IP address, IPv4 or IPv6.
+	HostIP string `json:"host_ip"`
+	// HostOS is the host's operating system, such as "linux" or "windows".
+	HostOS string `json:"host_os"`
+	// HostNickname is an optional alias for the host.
+	HostNickname string `json:"host_nickname,omitempty"`
+	// AgentVersion is the optional agent version, three dot-separated numbers such as "1.0.0".
+	AgentVersion string `json:"agent_version,omitempty"`
+	// AgentType is AgentTypeCloud or AgentTypeNative; empty leaves it to the server.
+	AgentType AgentType `json:"agent_type,omitempty"`
+}
+
+// AgentUpdate is the body of UpdateAgent.
+type AgentUpdate struct {
+	// Status is the new status; the API accepts only AgentStatusUninstall.
+	Status AgentStatus `json:"status"`
+}
+
+// Agent is an agent as the API reports it. Timestamps the server leaves out,
+// sends as null or as "" are the zero time.
+type Agent struct {
+	AgentID        string      `json:"agent_id"`
+	AgentVersion   string      `json:"agent_version,omitempty"`
+	AgentType      AgentType   `json:"agent_type,omitempty"`
+	HostName       string      `json:"host_name,omitempty"`
+	HostNickname   string      `json:"host_nickname,omitempty"`
+	HostIP         string      `json:"host_ip,omitempty"`
+	HostOS         string      `json:"host_os,omitempty"`
+	Status         AgentStatus `json:"status,omitempty"`
+	CreatedAt      time.Time   `json:"created_at"`
+	UpdatedAt      time.Time   `json:"updated_at"`
+	LastActiveTime time.Time   `json:"last_active_time"`
+	Paths          []Path      `json:"paths,omitempty"`
+}
+
+// agentJSON is Agent with its timestamps in wire form. Its timestamp fields sit
+// above the embedded Agent's, so encoding/json uses them instead.
+type agentJSON struct {
+	*agentFields
+	CreatedAt      wireTime `json:"created_at"`
+	UpdatedAt      wireTime `json:"updated_at"`
+	LastActiveTime wireTime `json:"last_active_time"`
+}
+
+// agentFields is Agent without its methods, so that agentJSON does not recurse.
+type agentFields Agent
+
+// UnmarshalJSON decodes an agent, accepting every timestamp form the API uses.
+func (a *Agent) UnmarshalJSON(data []byte) error {
+	w := agentJSON{agentFields: (*agentFields)(a)}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	a.CreatedAt, a.UpdatedAt, a.LastActiveTime = time.Time(w.CreatedAt), time.Time(w.UpdatedAt), time.Time(w.LastActiveTime)
+	return nil
+}
+
+// MarshalJSON encodes an agent with RFC 3339 timestamps; a zero time is null.
+func (a Agent) MarshalJSON() ([]byte, error) {
+	return json.Marshal(agentJSON{
+		agentFields:    (*agentFields)(&a),
+		CreatedAt:      wireTime(a.CreatedAt),
+		UpdatedAt:      wireTime(a.UpdatedAt),
+		LastActiveTime: wireTime(a.LastActiveTime),
+	})
+}
+
+// Path is a backup path of an agent.
+type Path struct {
+	ID      string     `json:"id"`
+	Status  PathStatus `json:"status,omitempty"`
+	AgentID string     `json:"agent_id,omitempty"`
+	DirPath string     `json:"dir_path"`
+	// ExcludePaths lists the excluded directories and patterns. The wire form is
+	// one comma-separated string; the feature is in public beta.
+	ExcludePaths []string `json:"exclude_paths,omitempty"`
+}
+
+// pathJSON is Path with ExcludePaths in wire form.
+type pathJSON struct {
+	*pathFields
+	ExcludePaths string `json:"exclude_paths,omitempty"`
+}
+
+// pathFields is Path without its methods, so that pathJSON does not recurse.
+type pathFields Path
+
+// UnmarshalJSON decodes a path, splitting the comma-separated exclude_paths.
+func (p *Path) UnmarshalJSON(data []byte) error {
+	w := pathJSON{pathFields: (*pathFields)(p)}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	p.ExcludePaths = nil
+	for _, s := range strings.Split(w.ExcludePaths, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			p.ExcludePaths = append(p.ExcludePaths, s)
+		}
+	}
+	return nil
+}
+
+// MarshalJSON encodes a path with exclude_paths as one comma-separated string.
+func (p Path) MarshalJSON() ([]byte, error) {
+	return json.Marshal(pathJSON{pathFields: (*pathFields)(&p), ExcludePaths: strings.Join(p.ExcludePaths, ",")})
+}
+
+// wireTime is a timestamp in any of the forms the API sends:
+// "2022-01-30T09:28:09.334+00:00", "2022-01-30T09:28:09.334153" (no zone: UTC),
+// "2022-01-30T09:28:09Z", "2022-01-30 09:28:09", null and "".
+type wireTime time.Time
+
+// UnmarshalJSON parses every form listed on wireTime. An explicit offset is kept.
+func (t *wireTime) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		*t = wireTime{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return err
+	}
+	v, err := parseTime(s)
+	if err != nil {
+		return err
+	}
+	*t = wireTime(v)
+	return nil
+}
+
+// MarshalJSON writes RFC 3339 with fractional seconds, or null for the zero time.
+func (t wireTime) MarshalJSON() ([]byte, error) {
+	if time.Time(t).IsZero() {
+		return []byte("null"), nil
+	}
+	return json.Marshal(time.Time(t).Format(time.RFC3339Nano))
+}
+
+// parseTime parses one timestamp. It picks the layout from the text instead of
+// trying layouts in turn: the date and time may be separated by 'T' or ' ',
+// fractional seconds are optional, and no zone means UTC.
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	layout := "2006-01-02T15:04:05"
+	if len(s) > 10 && s[10] == ' ' {
+		layout = "2006-01-02 15:04:05"
+	}
+	if hasZone(s) {
+		layout += "Z07:00"
+	}
+	return time.ParseInLocation(layout, s, time.UTC)
+}
+
+// hasZone reports whether s ends with "Z" or a numeric offset such as "+08:00".
+func hasZone(s string) bool {
+	if strings.HasSuffix(s, "Z") {
+		return true
+	}
+	return len(s) > 19 && strings.ContainsAny(s[19:], "+-")
+}
