@@ -1,19 +1,24 @@
 package cbr
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
+	"time"
 )
 
 // Credentials authenticate requests to CBR. The client calls Authenticate once
 // for every attempt, retries included, beneath its retry loop, so a signature or
 // a token is always fresh.
 //
-// Token and AKSK are the credentials most programs need. A Credentials value
-// must be safe for concurrent use, and must never print a secret.
+// Token, AKSK, IAMPassword and ECSMetadata are interchangeable through
+// WithCredentials. A Credentials value must be safe for concurrent use, and
+// must never print a secret.
 type Credentials interface {
 	// Authenticate adds authentication headers to req, one attempt of a request
 	// that the client built. body is the exact body to be sent (nil for none);
@@ -23,7 +28,7 @@ type Credentials interface {
 
 // Token is a static, project-scoped IAM token, sent as X-Auth-Token. It is
 // the authentication the CBR API reference documents. A token is valid for
-// 24 hours; see IAM password credentials for a token that renews itself.
+// 24 hours; IAMPassword gets a token and renews it.
 type Token string
 
 // Authenticate sets the X-Auth-Token header.
@@ -43,3 +48,288 @@ func (t Token) Format(f fmt.State, _ rune) { io.WriteString(f, t.String()) }
 
 // LogValue returns a redacted form for log/slog.
 func (t Token) LogValue() slog.Value { return slog.StringValue(t.String()) }
+
+// AKSK is an access key and secret key pair, which signs every attempt with
+// SDK-HMAC-SHA256: the method, path, query, body hash and the headers Host,
+// Content-Type, X-Sdk-Date (the time of the attempt), X-Project-Id and
+// X-Security-Token. With SecurityToken set it is a temporary key pair (from
+// IAM's securitytokens API or an agency), and the token is sent as
+// X-Security-Token.
+//
+// Signatures are checked against the gateway's clock: one more than 15
+// minutes off is rejected, so the host's clock must be right.
+type AKSK struct {
+	// AccessKey is the access key ID (AK).
+	AccessKey string
+	// SecretKey is the secret access key (SK). It signs and is never sent.
+	SecretKey string
+	// SecurityToken comes with a temporary key pair; empty for a permanent one.
+	SecurityToken string
+}
+
+// akskSignedHeaders are the headers AKSK signs when present, sorted; "host" is
+// always signed.
+var akskSignedHeaders = []string{"content-type", "host", "x-project-id", "x-sdk-date", "x-security-token"}
+
+// Authenticate signs req with the current time.
+func (k AKSK) Authenticate(req *http.Request, body []byte) error {
+	return k.sign(req, body, time.Now())
+}
+
+// sign sets X-Sdk-Date to now, X-Security-Token when there is one, and the
+// Authorization header with the signature of req and body.
+func (k AKSK) sign(req *http.Request, body []byte, now time.Time) error {
+	if err := k.check(); err != nil {
+		return err
+	}
+	req.Header.Set("X-Sdk-Date", now.UTC().Format(sdkDateFormat))
+	req.Header.Del("X-Security-Token")
+	if k.SecurityToken != "" {
+		req.Header.Set("X-Security-Token", k.SecurityToken)
+	}
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	req.Header.Set("Authorization", signRequest(req.Method, req.URL, host, req.Header, akskSignedHeaders,
+		hashBody(body), k.AccessKey, k.SecretKey))
+	return nil
+}
+
+// check reports an AKSK that cannot sign: a missing key, or a character that
+// cannot go into a header.
+func (k AKSK) check() error {
+	switch {
+	case k.AccessKey == "":
+		return errors.New("cbr: AKSK: access key is empty")
+	case k.SecretKey == "":
+		return errors.New("cbr: AKSK: secret key is empty")
+	case strings.ContainsFunc(k.AccessKey, isNotKeyRune):
+		return errors.New("cbr: AKSK: access key contains a space, a comma or a control character")
+	case strings.ContainsFunc(k.SecurityToken, isControl):
+		return errors.New("cbr: AKSK: security token contains a control character")
+	}
+	return nil
+}
+
+// isNotKeyRune reports whether r cannot appear in an access key, which goes
+// into the Authorization header as "Access=AK,".
+func isNotKeyRune(r rune) bool { return isControl(r) || r == ' ' || r == ',' }
+
+// String returns a redacted form: the first four characters of the access
+// key, and no secret.
+func (k AKSK) String() string {
+	var b strings.Builder
+	b.WriteString("cbr.AKSK{AccessKey: ")
+	b.WriteString(keyPrefix(k.AccessKey))
+	b.WriteString(", SecretKey: REDACTED")
+	if k.SecurityToken != "" {
+		b.WriteString(", SecurityToken: REDACTED")
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+// Format prints the redacted form for every fmt verb, %#v and %x included.
+func (k AKSK) Format(f fmt.State, _ rune) { io.WriteString(f, k.String()) }
+
+// LogValue returns a redacted form for log/slog.
+func (k AKSK) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
+// keyPrefix shows enough of an access key to tell keys apart in a log.
+func keyPrefix(ak string) string {
+	if len(ak) <= 4 {
+		return strings.Repeat("*", len(ak))
+	}
+	return strings.Map(func(r rune) rune {
+		if isNotKeyRune(r) {
+			return '?'
+		}
+		return r
+	}, ak[:4]) + "****"
+}
+
+// binding is what NewClient gives credentials that need more than the request
+// to authenticate it: an HTTP client for IAM or the metadata service, the
+// region and project, and a clock.
+type binding struct {
+	region    string
+	projectID string
+	iam       string       // IAM endpoint ending in "/", or "" if unknown
+	http      *http.Client // the base HTTP client; it follows no redirect
+	now       func() time.Time
+}
+
+// binder is implemented by credentials that NewClient must bind to the
+// client: bind returns the credentials the client then uses, checked and
+// ready. It does no I/O.
+type binder interface {
+	bind(b binding) (Credentials, error)
+}
+
+// renewer is implemented by credentials that can go stale on the server's
+// side before the client knows, such as a revoked IAM token. After a 401 the
+// client calls expire with the attempt that was refused, authenticates the
+// attempt again and sends it once more.
+type renewer interface {
+	expire(refused *http.Request)
+}
+
+// bind checks the keys and binds them to the client's clock.
+func (k AKSK) bind(b binding) (Credentials, error) {
+	if err := k.check(); err != nil {
+		return nil, err
+	}
+	return &akskSigner{keys: k, now: b.now}, nil
+}
+
+// akskSigner is an AKSK bound to a client.
+type akskSigner struct {
+	keys AKSK
+	now  func() time.Time
+}
+
+// Authenticate signs req.
+func (s *akskSigner) Authenticate(req *http.Request, body []byte) error {
+	return s.keys.sign(req, body, s.now())
+}
+
+// Format prints the redacted form of the keys for every fmt verb.
+func (s *akskSigner) Format(f fmt.State, _ rune) { io.WriteString(f, s.keys.String()) }
+
+// ECSMetadata gets temporary AK/SK credentials from the metadata service of
+// the Elastic Cloud Server (ECS) the program runs on, from the agency (IAM
+// role) attached to the server, and renews them before they expire. The
+// server needs an agency with CBR permissions. Use it for an agent installer
+// on a cloud server: no key is stored on the host.
+//
+// It is used only when given to WithCredentials; the client never falls back
+// to it.
+type ECSMetadata struct {
+	// Endpoint is the metadata service's base URL; empty means
+	// http://169.254.169.254. Tests point it at cbrtest.Server.MetadataURL.
+	Endpoint string
+}
+
+// defaultMetadataEndpoint is the ECS metadata service.
+const defaultMetadataEndpoint = "http://169.254.169.254/"
+
+// Authenticate fails: ECSMetadata needs the client that WithCredentials binds it to.
+func (m ECSMetadata) Authenticate(*http.Request, []byte) error {
+	return errors.New("cbr: ECSMetadata works only through WithCredentials")
+}
+
+// cached holds a value that is fetched on demand and shared by every
+// goroutine: an IAM token, temporary keys, a project ID. One fetch runs at a
+// time however many goroutines ask. A value is fresh until its renewal time;
+// past that, one caller renews it while the others go on using it until it
+// expires. A failed fetch is not kept: the next call fetches again.
+type cached[T any] struct {
+	now    func() time.Time
+	mu     sync.Mutex
+	val    T
+	ok     bool
+	renew  time.Time // when to renew; zero for never
+	expiry time.Time // when to stop using it; zero for never
+	flight *flight[T]
+}
+
+// flight is one fetch that callers wait for.
+type flight[T any] struct {
+	done chan struct{}
+	val  T
+	err  error
+}
+
+// fetchFunc fetches a value and says when to renew it and when it expires,
+// zero times for never.
+type fetchFunc[T any] func(ctx context.Context) (val T, renew, expiry time.Time, err error)
+
+// retryAfterFailedRenewal is how long a still valid value is used after a
+// failed renewal before the next attempt.
+const retryAfterFailedRenewal = 30 * time.Second
+
+// get returns the value, fetching it when there is none or it is stale.
+func (c *cached[T]) get(ctx context.Context, fetch fetchFunc[T]) (T, error) {
+	for {
+		c.mu.Lock()
+		now := c.now()
+		valid := c.ok && (c.expiry.IsZero() || now.Before(c.expiry))
+		if valid && (c.renew.IsZero() || now.Before(c.renew)) {
+			v := c.val
+			c.mu.Unlock()
+			return v, nil
+		}
+		f := c.flight
+		if f != nil && valid { // someone is renewing it; it still works meanwhile
+			v := c.val
+			c.mu.Unlock()
+			return v, nil
+		}
+		if f == nil {
+			f = &flight[T]{done: make(chan struct{})}
+			c.flight = f
+			c.mu.Unlock()
+			return c.lead(ctx, f, fetch)
+		}
+		c.mu.Unlock()
+		select {
+		case <-f.done:
+			if f.err != nil && ctx.Err() == nil && isContextError(f.err) {
+				continue // the caller that fetched gave up; fetch for this one
+			}
+			return f.val, f.err
+		case <-ctx.Done():
+			var zero T
+			return zero, ctx.Err()
+		}
+	}
+}
+
+// lead runs the fetch of flight f and publishes its result.
+func (c *cached[T]) lead(ctx context.Context, f *flight[T], fetch fetchFunc[T]) (T, error) {
+	var renew, expiry time.Time
+	defer func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.flight = nil
+		switch {
+		case f.err == nil:
+			c.val, c.ok, c.renew, c.expiry = f.val, true, renew, expiry
+		case c.ok && (c.expiry.IsZero() || c.now().Before(c.expiry)):
+			// Renewal failed but the value still works: use it a while longer.
+			f.val, f.err = c.val, nil
+			c.renew = c.now().Add(retryAfterFailedRenewal)
+		}
+		close(f.done)
+	}()
+	f.val, renew, expiry, f.err = fetch(ctx)
+	return f.val, f.err
+}
+
+// invalidate forgets the value if stale reports that it is the one that went
+// stale, so that the next get fetches a new one. A value fetched since is kept.
+func (c *cached[T]) invalidate(stale func(T) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ok && stale(c.val) {
+		var zero T
+		c.val, c.ok = zero, false
+	}
+}
+
+// isContextError reports whether err comes from a done context.
+func isContextError(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// renewalTimes returns when to renew and when to stop using credentials
+// fetched at fetched (local clock) that stay valid for lifetime: renew window
+// early (at most half the lifetime), stop a tenth of window early (at most a
+// tenth of the lifetime). Measuring the lifetime on the server's clock and
+// counting it from the local fetch time keeps a skewed local clock harmless.
+func renewalTimes(fetched time.Time, lifetime, window time.Duration) (renew, expiry time.Time) {
+	lifetime = max(lifetime, 0)
+	end := fetched.Add(lifetime)
+	return end.Add(-min(window, lifetime/2)), end.Add(-min(window/10, lifetime/10))
+}

@@ -1,6 +1,7 @@
 package cbr
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -33,9 +34,9 @@ const maxResponseBody = 16 << 20
 type Client struct {
 	base      string // endpoint URL ending in "/"
 	host      string // endpoint host, the only one credentials are sent to
-	projectID string
+	projectID string // "" when projects looks it up
+	projects  *projectLookup
 	userAgent string
-	creds     Credentials
 	http      *retryablehttp.Client
 }
 
@@ -72,11 +73,17 @@ type config struct {
 	logger       *slog.Logger
 	userAgent    string
 	insecureHTTP bool
+	iamEndpoint  string
+	env          *envSource       // set by FromEnv
+	now          func() time.Time // the clock of credentials; nil for time.Now
 }
 
 // WithRegion sets the region, such as "ap-southeast-1", and with it the endpoint
 // https://cbr.{region}.myhuaweicloud.com. An unknown region is an error unless
-// WithEndpoint is also given.
+// WithEndpoint is also given. Without WithProjectID, a client with AKSK,
+// IAMPassword or ECSMetadata credentials looks up the ID of the project named
+// after the region in IAM on first use (GET /v3/projects?name={region}),
+// once, and keeps it.
 func WithRegion(region string) Option {
 	return func(c *config) error {
 		if region == "" || strings.ContainsFunc(region, isNotRegionRune) {
@@ -188,8 +195,10 @@ func WithUserAgent(product string) Option {
 }
 
 // NewClient returns a client configured by opts. It does no I/O and reads no
-// environment variable or file: every value comes from opts. An endpoint (from
-// WithEndpoint or WithRegion), a project ID and credentials are required.
+// environment variable or file: every value comes from opts (FromEnv reads
+// the environment, and only when given). An endpoint (from WithEndpoint or
+// WithRegion) and credentials are required, and a project ID unless the
+// client can look it up in IAM (see WithRegion).
 func NewClient(opts ...Option) (*Client, error) {
 	cfg := config{retry: DefaultRetryPolicy}
 	for _, opt := range opts {
@@ -197,6 +206,11 @@ func NewClient(opts ...Option) (*Client, error) {
 			continue
 		}
 		if err := opt(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.env != nil {
+		if err := cfg.env.apply(&cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -214,11 +228,15 @@ func NewClient(opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.projectID == "" {
-		return nil, errors.New("cbr: missing project ID: use WithProjectID")
-	}
 	if cfg.creds == nil {
 		return nil, errors.New("cbr: missing credentials: use WithCredentials")
+	}
+	if cfg.httpClient == nil {
+		cfg.httpClient = &http.Client{Transport: newTransport()}
+	}
+	projects, err := setUpAuth(&cfg)
+	if err != nil {
+		return nil, err
 	}
 	ua := "cbr-go/" + Version
 	if cfg.userAgent != "" {
@@ -228,8 +246,8 @@ func NewClient(opts ...Option) (*Client, error) {
 		base:      base.String(),
 		host:      base.Host,
 		projectID: cfg.projectID,
+		projects:  projects,
 		userAgent: ua,
-		creds:     cfg.creds,
 	}
 	c.http = newRetryClient(cfg, c.host)
 	return c, nil
@@ -441,7 +459,9 @@ func (e *redirectError) Error() string {
 }
 
 // RoundTrip authenticates a copy of req and sends it with the base transport.
-// A request to another host than the endpoint's is refused.
+// A request to another host than the endpoint's is refused. When credentials
+// that can be renewed (a token, temporary keys) are refused with a 401, they
+// are renewed and the attempt is sent once more.
 func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Host != t.host {
 		closeBody(req)
@@ -451,11 +471,31 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	st, _ := req.Context().Value(callStateKey{}).(*callState)
 	if st != nil {
 		body = st.body
-		st.attempts.Add(1)
 	}
 	r := req.Clone(req.Context())
+	resp, err := t.send(r, body, st)
+	rn, ok := t.creds.(renewer)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || !ok || st == nil && req.Body != nil && req.Body != http.NoBody {
+		return resp, err
+	}
+	rn.expire(r)
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+	resp.Body.Close()
+	r = req.Clone(req.Context())
+	r.Body, r.GetBody = http.NoBody, nil
+	if len(body) > 0 {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	return t.send(r, body, st)
+}
+
+// send authenticates r and sends it with the base transport.
+func (t *authTransport) send(r *http.Request, body []byte, st *callState) (*http.Response, error) {
+	if st != nil {
+		st.attempts.Add(1)
+	}
 	if err := t.creds.Authenticate(r, body); err != nil {
-		closeBody(req)
+		closeBody(r)
 		return nil, &credentialsError{err: err}
 	}
 	base := t.base
@@ -529,8 +569,12 @@ func (c *Client) do(ctx context.Context, op, method, path string, query url.Valu
 	return nil
 }
 
-// project returns the project ID that scopes every call.
-func (c *Client) project(context.Context) (string, error) {
+// project returns the project ID that scopes every call, looking it up in
+// IAM on first use when it was not given.
+func (c *Client) project(ctx context.Context) (string, error) {
+	if c.projects != nil {
+		return c.projects.get(ctx)
+	}
 	return c.projectID, nil
 }
 

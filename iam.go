@@ -1,0 +1,330 @@
+package cbr
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// WithIAMEndpoint sets the base URL of IAM, such as
+// "https://iam.ap-southeast-1.myhuaweicloud.com", where IAMPassword gets its
+// tokens and where the client looks up its project ID. The default is
+// https://iam.{region}.myhuaweicloud.com for the region of WithRegion.
+// A URL without a scheme gets https://; plain http:// follows the rules of
+// WithEndpoint.
+func WithIAMEndpoint(endpoint string) Option {
+	return func(c *config) error {
+		if endpoint == "" {
+			return errors.New("cbr: IAM endpoint is empty")
+		}
+		c.iamEndpoint = endpoint
+		return nil
+	}
+}
+
+// IAMPassword authenticates as an IAM user with a password: the client gets a
+// project-scoped token from IAM (POST /v3/auth/tokens) on first use, sends it
+// as X-Auth-Token, and gets a new one 10 minutes before it expires, or at once
+// when CBR refuses it (then the refused attempt is sent once more). One token
+// request runs at a time however many goroutines call. IAM's endpoint is
+// https://iam.{region}.myhuaweicloud.com, or the one of WithIAMEndpoint.
+//
+// The password is sent only to IAM, and never printed.
+type IAMPassword struct {
+	// Domain is the name of the account (domain) the user belongs to.
+	Domain string
+	// User is the IAM user name.
+	User string
+	// Password is the user's password.
+	Password string
+	// Project is the name of the project that scopes the token, such as
+	// "ap-southeast-1". Empty means the project of WithProjectID, else the
+	// project named after the region.
+	Project string
+}
+
+// Authenticate fails: IAMPassword needs the client that WithCredentials binds it to.
+func (p IAMPassword) Authenticate(*http.Request, []byte) error {
+	return errors.New("cbr: IAMPassword works only through WithCredentials")
+}
+
+// String returns a redacted form, without the password.
+func (p IAMPassword) String() string {
+	return fmt.Sprintf("cbr.IAMPassword{Domain: %q, User: %q, Password: REDACTED, Project: %q}", p.Domain, p.User, p.Project)
+}
+
+// Format prints the redacted form for every fmt verb, %#v and %x included.
+func (p IAMPassword) Format(f fmt.State, _ rune) { io.WriteString(f, p.String()) }
+
+// LogValue returns a redacted form for log/slog.
+func (p IAMPassword) LogValue() slog.Value { return slog.StringValue(p.String()) }
+
+// tokenRenewWindow is how long before its expiry an IAM token is renewed.
+const tokenRenewWindow = 10 * time.Minute
+
+// bind checks the password credentials and binds them to the client's IAM.
+func (p IAMPassword) bind(b binding) (Credentials, error) {
+	switch {
+	case p.Domain == "":
+		return nil, errors.New("cbr: IAMPassword: domain is empty")
+	case p.User == "":
+		return nil, errors.New("cbr: IAMPassword: user is empty")
+	case p.Password == "":
+		return nil, errors.New("cbr: IAMPassword: password is empty")
+	case b.iam == "":
+		return nil, errors.New("cbr: IAMPassword: missing IAM endpoint: use WithRegion or WithIAMEndpoint")
+	}
+	var scope map[string]string
+	switch {
+	case p.Project != "":
+		scope = map[string]string{"name": p.Project}
+	case b.projectID != "":
+		scope = map[string]string{"id": b.projectID}
+	case b.region != "":
+		scope = map[string]string{"name": b.region}
+	default:
+		return nil, errors.New("cbr: IAMPassword: missing project: set Project, or use WithProjectID or WithRegion")
+	}
+	body, err := json.Marshal(map[string]any{"auth": map[string]any{
+		"identity": map[string]any{
+			"methods": []string{"password"},
+			"password": map[string]any{"user": map[string]any{
+				"name": p.User, "password": p.Password, "domain": map[string]string{"name": p.Domain},
+			}},
+		},
+		"scope": map[string]any{"project": scope},
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("cbr: IAMPassword: %w", err)
+	}
+	return &iamToken{
+		p:     p,
+		url:   b.iam + "v3/auth/tokens?nocatalog=true",
+		body:  body,
+		http:  b.http,
+		now:   b.now,
+		token: cached[string]{now: b.now},
+	}, nil
+}
+
+// iamToken is an IAMPassword bound to a client: it holds the current token.
+type iamToken struct {
+	p     IAMPassword // for String only
+	url   string
+	body  []byte // the token request, with the password
+	http  *http.Client
+	now   func() time.Time
+	token cached[string]
+}
+
+// Authenticate sets X-Auth-Token, getting a token first if needed.
+func (t *iamToken) Authenticate(req *http.Request, _ []byte) error {
+	tok, err := t.token.get(req.Context(), t.fetch)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-Auth-Token", tok)
+	return nil
+}
+
+// expire forgets the token that was refused, unless a new one replaced it.
+func (t *iamToken) expire(refused *http.Request) {
+	used := refused.Header.Get("X-Auth-Token")
+	t.token.invalidate(func(tok string) bool { return tok == used })
+}
+
+// Format prints the redacted form of the password credentials for every fmt verb.
+func (t *iamToken) Format(f fmt.State, _ rune) { io.WriteString(f, t.p.String()) }
+
+// fetch gets a token from IAM: 201, the token in X-Subject-Token, its
+// lifetime in the body.
+func (t *iamToken) fetch(ctx context.Context) (string, time.Time, time.Time, error) {
+	const op = "get IAM token"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(t.body))
+	if err != nil {
+		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
+	}
+	req.Header.Set("Content-Type", "application/json;charset=utf8")
+	req.Header.Set("Accept", "application/json")
+	fetched := t.now()
+	resp, err := t.http.Do(req)
+	if err != nil {
+		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return "", time.Time{}, time.Time{}, newAPIError(op, resp, 1)
+	}
+	var out struct {
+		Token struct {
+			ExpiresAt time.Time `json:"expires_at"`
+			IssuedAt  time.Time `json:"issued_at"`
+		} `json:"token"`
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	if err == nil {
+		err = json.Unmarshal(data, &out)
+	}
+	tok := resp.Header.Get("X-Subject-Token")
+	switch {
+	case err != nil:
+		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: decode %d response: %w", op, resp.StatusCode, err)
+	case tok == "" || strings.ContainsFunc(tok, isControl):
+		return "", time.Time{}, time.Time{}, &decodeError{op: op, reason: "no token in X-Subject-Token"}
+	case out.Token.ExpiresAt.IsZero():
+		return "", time.Time{}, time.Time{}, &decodeError{op: op, reason: "token has no expires_at"}
+	}
+	issued := out.Token.IssuedAt
+	if issued.IsZero() {
+		issued = fetched
+	}
+	renew, expiry := renewalTimes(fetched, out.Token.ExpiresAt.Sub(issued), tokenRenewWindow)
+	return tok, renew, expiry, nil
+}
+
+// projectLookup finds the client's project ID by name in IAM, once:
+// GET {iam}/v3/projects?name={name}, authenticated by the client's credentials,
+// with the client's retries.
+type projectLookup struct {
+	name string
+	url  string
+	http *retryablehttp.Client
+	id   cached[string]
+}
+
+// newProjectLookup returns the project lookup of a client whose configuration
+// has no project ID, or an error when it cannot look it up: that takes a
+// project name (the region's, or IAMPassword's Project), an IAM endpoint, and
+// credentials that IAM accepts (AKSK, IAMPassword or ECSMetadata).
+func newProjectLookup(cfg config, iam string) (*projectLookup, error) {
+	name := cfg.region
+	switch c := cfg.creds.(type) {
+	case *akskSigner, *metadataKeys:
+	case *iamToken:
+		if c.p.Project != "" {
+			name = c.p.Project
+		}
+	default:
+		return nil, errors.New("cbr: missing project ID: use WithProjectID, or WithRegion with AKSK, IAMPassword or ECSMetadata credentials")
+	}
+	switch {
+	case name == "":
+		return nil, errors.New("cbr: missing project ID: use WithProjectID or WithRegion")
+	case iam == "":
+		return nil, errors.New("cbr: missing project ID: use WithProjectID, or WithIAMEndpoint to look it up")
+	}
+	u, err := url.Parse(iam)
+	if err != nil {
+		return nil, fmt.Errorf("cbr: invalid IAM endpoint: %w", err)
+	}
+	return &projectLookup{
+		name: name,
+		url:  iam + "v3/projects?name=" + url.QueryEscape(name),
+		http: newRetryClient(cfg, u.Host),
+		id:   cached[string]{now: time.Now},
+	}, nil
+}
+
+// get returns the project ID, looking it up on first use. A failed lookup is
+// not kept: the next call tries again.
+func (l *projectLookup) get(ctx context.Context) (string, error) {
+	return l.id.get(ctx, l.fetch)
+}
+
+// fetch looks the project up; exactly one project must have the name.
+func (l *projectLookup) fetch(ctx context.Context) (string, time.Time, time.Time, error) {
+	const op = "find project ID"
+	st := &callState{}
+	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, callStateKey{}, st), http.MethodGet, l.url, nil)
+	if err != nil {
+		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := l.http.Do(req)
+	if err != nil {
+		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return "", time.Time{}, time.Time{}, newAPIError(op, resp, int(st.attempts.Load()))
+	}
+	var out struct {
+		Projects []struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		} `json:"projects"`
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	if err == nil {
+		err = json.Unmarshal(data, &out)
+	}
+	if err != nil {
+		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: decode %d response: %w", op, resp.StatusCode, err)
+	}
+	var ids []string
+	for _, p := range out.Projects {
+		if p.Name == l.name {
+			ids = append(ids, p.ID)
+		}
+	}
+	switch {
+	case len(ids) == 0:
+		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: IAM has no project named %q: use WithProjectID", op, l.name)
+	case len(ids) > 1:
+		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: IAM has %d projects named %q: use WithProjectID", op, len(ids), l.name)
+	}
+	if vErr := checkID(ids[0]); vErr != nil {
+		return "", time.Time{}, time.Time{}, &decodeError{op: op, reason: "project ID " + vErr.Reason}
+	}
+	return ids[0], time.Time{}, time.Time{}, nil
+}
+
+// setUpAuth binds the credentials of cfg to the client (replacing cfg.creds)
+// and, when cfg has no project ID, returns the lookup that will find it.
+func setUpAuth(cfg *config) (*projectLookup, error) {
+	b := binding{region: cfg.region, projectID: cfg.projectID, http: noRedirects(cfg.httpClient), now: cfg.now}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	switch {
+	case cfg.iamEndpoint != "":
+		u, err := parseEndpoint(cfg.iamEndpoint, cfg.insecureHTTP)
+		if err != nil {
+			return nil, errors.New(strings.Replace(err.Error(), "endpoint", "IAM endpoint", 1))
+		}
+		b.iam = u.String()
+	case cfg.region != "":
+		b.iam = "https://iam." + cfg.region + ".myhuaweicloud.com/"
+	}
+	if c, ok := cfg.creds.(binder); ok {
+		bound, err := c.bind(b)
+		if err != nil {
+			return nil, err
+		}
+		cfg.creds = bound
+	}
+	if cfg.projectID != "" {
+		return nil, nil
+	}
+	return newProjectLookup(*cfg, b.iam)
+}
+
+// noRedirects returns a copy of hc that follows no redirect, so that a
+// credential never reaches another host.
+func noRedirects(hc *http.Client) *http.Client {
+	return &http.Client{
+		Transport:     hc.Transport,
+		Timeout:       hc.Timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
