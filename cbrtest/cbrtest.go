@@ -47,8 +47,24 @@ type Server struct {
 	URL string
 	// ProjectID is the only project the server serves.
 	ProjectID string
-	// Token is the IAM token it accepts in X-Auth-Token.
+	// Token is an IAM token it accepts in X-Auth-Token, besides the tokens
+	// its fake IAM issues.
 	Token string
+	// AccessKey and SecretKey are a permanent key pair whose SDK-HMAC-SHA256
+	// signatures it accepts, besides those of the temporary keys its fake
+	// metadata service issues. Both are random.
+	AccessKey, SecretKey string
+	// Region is the name of the project in its fake IAM: "ap-southeast-1".
+	Region string
+	// Domain, User and Password are the IAM user its fake IAM knows; the
+	// password is random.
+	Domain, User, Password string
+	// IAMURL is the endpoint of its fake IAM, which issues tokens for the
+	// user (POST /v3/auth/tokens) and lists the project (GET /v3/projects).
+	IAMURL string
+	// MetadataURL is the endpoint of its fake ECS metadata service, which
+	// issues temporary keys.
+	MetadataURL string
 
 	srv      *httptest.Server
 	now      func() time.Time
@@ -57,6 +73,8 @@ type Server struct {
 	mu     sync.Mutex
 	agents map[string]*agent
 	faults []Fault
+
+	auth authState
 }
 
 // Fault is a failure the server injects into one request, in the order given
@@ -128,18 +146,24 @@ func NewServer() *Server {
 	mux.HandleFunc("PUT /v3/{project_id}/agents/{agent_id}", s.updateAgent)
 	s.srv = httptest.NewServer(s.gateway(mux))
 	s.URL = s.srv.URL
+	s.startAuth()
 	return s
 }
 
 // Close shuts the server down and waits for its requests to end.
-func (s *Server) Close() { s.srv.Close() }
+func (s *Server) Close() {
+	s.srv.Close()
+	s.closeAuth()
+}
 
 // Client returns a client for this server, authenticated with Token, with
-// quick retries (waits of 1 to 10 ms). opts are applied after those and can
-// override them.
+// quick retries (waits of 1 to 10 ms) and the fake IAM as its IAM endpoint.
+// opts are applied after those and can override them: for example
+// cbr.WithCredentials(s.AKSK()), s.IAMPassword() or s.ECSMetadata().
 func (s *Server) Client(opts ...cbr.Option) (*cbr.Client, error) {
 	return cbr.NewClient(append([]cbr.Option{
 		cbr.WithEndpoint(s.URL),
+		cbr.WithIAMEndpoint(s.IAMURL),
 		cbr.WithProjectID(s.ProjectID),
 		cbr.WithCredentials(cbr.Token(s.Token)),
 		cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 4, MinWait: time.Millisecond, MaxWait: 10 * time.Millisecond}),
@@ -219,8 +243,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, mux *http.ServeMu
 		writeGatewayError(w, http.StatusNotFound, "APIGW.0101", "The API does not exist or has not been published in the environment", requestID)
 		return
 	}
-	if r.Header.Get("X-Auth-Token") != s.Token {
-		writeGatewayError(w, http.StatusUnauthorized, "APIGW.0301", "Incorrect IAM authentication information: decrypt token fail", requestID)
+	if code, msg, ok := s.checkCredentials(r); !ok {
+		writeGatewayError(w, http.StatusUnauthorized, code, msg, requestID)
 		return
 	}
 	if p := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/v3/"), "/", 2)[0]; p != s.ProjectID {
