@@ -2,6 +2,7 @@ package cbr
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -48,6 +49,10 @@ func (t Token) Format(f fmt.State, _ rune) { io.WriteString(f, t.String()) }
 
 // LogValue returns a redacted form for log/slog.
 func (t Token) LogValue() slog.Value { return slog.StringValue(t.String()) }
+
+// MarshalJSON writes the redacted form, so that the token never reaches a
+// JSON log, even inside another value.
+func (t Token) MarshalJSON() ([]byte, error) { return json.Marshal(t.String()) }
 
 // AKSK is an access key and secret key pair, which signs every attempt with
 // SDK-HMAC-SHA256: the method, path, query, body hash and the headers Host,
@@ -135,6 +140,10 @@ func (k AKSK) Format(f fmt.State, _ rune) { io.WriteString(f, k.String()) }
 
 // LogValue returns a redacted form for log/slog.
 func (k AKSK) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
+// MarshalJSON writes the redacted form, so that the keys never reach a JSON
+// log, even inside another value.
+func (k AKSK) MarshalJSON() ([]byte, error) { return json.Marshal(k.String()) }
 
 // keyPrefix shows enough of an access key to tell keys apart in a log.
 func keyPrefix(ak string) string {
@@ -288,23 +297,21 @@ func (c *cached[T]) get(ctx context.Context, fetch fetchFunc[T]) (T, error) {
 
 // lead runs the fetch of flight f and publishes its result.
 func (c *cached[T]) lead(ctx context.Context, f *flight[T], fetch fetchFunc[T]) (T, error) {
-	var renew, expiry time.Time
-	defer func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.flight = nil
-		switch {
-		case f.err == nil:
-			c.val, c.ok, c.renew, c.expiry = f.val, true, renew, expiry
-		case c.ok && (c.expiry.IsZero() || c.now().Before(c.expiry)):
-			// Renewal failed but the value still works: use it a while longer.
-			f.val, f.err = c.val, nil
-			c.renew = c.now().Add(retryAfterFailedRenewal)
-		}
-		close(f.done)
-	}()
-	f.val, renew, expiry, f.err = fetch(ctx)
-	return f.val, f.err
+	val, renew, expiry, err := fetch(ctx)
+	c.mu.Lock()
+	c.flight = nil
+	switch {
+	case err == nil:
+		c.val, c.ok, c.renew, c.expiry = val, true, renew, expiry
+	case c.ok && (c.expiry.IsZero() || c.now().Before(c.expiry)):
+		// Renewal failed but the value still works: use it a while longer.
+		val, err = c.val, nil
+		c.renew = c.now().Add(retryAfterFailedRenewal)
+	}
+	f.val, f.err = val, err
+	c.mu.Unlock()
+	close(f.done)
+	return val, err
 }
 
 // invalidate forgets the value if stale reports that it is the one that went

@@ -69,6 +69,10 @@ func (p IAMPassword) Format(f fmt.State, _ rune) { io.WriteString(f, p.String())
 // LogValue returns a redacted form for log/slog.
 func (p IAMPassword) LogValue() slog.Value { return slog.StringValue(p.String()) }
 
+// MarshalJSON writes the redacted form, so that the password never reaches a
+// JSON log, even inside another value.
+func (p IAMPassword) MarshalJSON() ([]byte, error) { return json.Marshal(p.String()) }
+
 // tokenRenewWindow is how long before its expiry an IAM token is renewed.
 const tokenRenewWindow = 10 * time.Minute
 
