@@ -500,3 +500,31 @@ func TestRegions(t *testing.T) {
 		assert.ErrorContains(t, err, "cbr: invalid region", bad)
 	}
 }
+
+func TestIAMPasswordRevokedTokenManyGoroutinesRenewOnce(t *testing.T) {
+	t.Parallel()
+	srv := authServer(t)
+	c := authClient(t, srv, cbr.WithCredentials(srv.IAMPassword()))
+	ctx := context.Background()
+	_, err := c.RegisterAgent(ctx, authAgent("a1"))
+	require.NoError(t, err)
+	srv.RevokeTokens()
+
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, err := c.ShowAgent(ctx, "a1")
+			assert.NoError(t, err)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	assert.Equal(t, 2, srv.TokenRequests(), "50 refusals of one token: one renewal")
+	// Each call was sent once or, when refused with the old token, twice.
+	assert.GreaterOrEqual(t, srv.Requests(), 1+50+1)
+	assert.LessOrEqual(t, srv.Requests(), 1+50*2)
+}

@@ -1,0 +1,210 @@
+package cbr
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// envSources returns the sources of fromEnv: variables from vars, files from
+// files, and /home/u as the home directory.
+func envSources(vars, files map[string]string) Option {
+	return fromEnv(
+		func(name string) string { return vars[name] },
+		func(path string) ([]byte, error) {
+			if data, ok := files[path]; ok {
+				return []byte(data), nil
+			}
+			return nil, &fs.PathError{Op: "open", Path: path, Err: fs.ErrNotExist}
+		},
+		func() (string, error) { return "/home/u", nil },
+	)
+}
+
+// resolveEnv applies opts the way NewClient does, FromEnv last.
+func resolveEnv(opts ...Option) (config, error) {
+	var cfg config
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return cfg, err
+		}
+	}
+	if cfg.env == nil {
+		return cfg, nil
+	}
+	return cfg, cfg.env.apply(&cfg)
+}
+
+const defaultProfile = "/home/u/.huaweicloud/credentials"
+
+func TestFromEnvVariables(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{
+		"HUAWEICLOUD_SDK_AK":                        "ENVAK",
+		"HUAWEICLOUD_SDK_SK":                        "envsecret",
+		"HUAWEICLOUD_SDK_SECURITY_TOKEN":            "envtoken",
+		"HUAWEICLOUD_SDK_PROJECT_ID":                "envproject",
+		"HUAWEICLOUD_SDK_IAM_ENDPOINT":              "iam.internal.example.com",
+		"HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1": "https://cbr.internal.example.com, https://cbr2.internal.example.com",
+		"HUAWEICLOUD_SDK_REGION_CBR_CN_NORTH_4":     "https://not-this-region.example.com",
+	}
+	// The profile must not be read when the variables have the keys.
+	files := map[string]string{defaultProfile: "[basic]\nak = FILEAK\nsk = filesecret\n"}
+	cfg, err := resolveEnv(WithRegion("ap-southeast-1"), envSources(vars, files))
+	require.NoError(t, err)
+	assert.Equal(t, AKSK{AccessKey: "ENVAK", SecretKey: "envsecret", SecurityToken: "envtoken"}, cfg.creds)
+	assert.Equal(t, "envproject", cfg.projectID)
+	assert.Equal(t, "iam.internal.example.com", cfg.iamEndpoint)
+	assert.Equal(t, "https://cbr.internal.example.com", cfg.endpoint, "the first of the list")
+
+	c, err := NewClient(WithRegion("ap-southeast-1"), envSources(vars, files))
+	require.NoError(t, err)
+	assert.Equal(t, "https://cbr.internal.example.com/", c.base)
+	assert.Equal(t, "envproject", c.projectID)
+}
+
+func TestFromEnvExplicitOptionsWin(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{
+		"HUAWEICLOUD_SDK_AK":                        "ENVAK",
+		"HUAWEICLOUD_SDK_SK":                        "envsecret",
+		"HUAWEICLOUD_SDK_PROJECT_ID":                "envproject",
+		"HUAWEICLOUD_SDK_IAM_ENDPOINT":              "https://iam.env.example.com",
+		"HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1": "https://cbr.env.example.com",
+	}
+	explicit := []Option{
+		WithRegion("ap-southeast-1"), WithEndpoint("https://cbr.explicit.example.com"), WithProjectID("explicitproject"),
+		WithIAMEndpoint("https://iam.explicit.example.com"), WithCredentials(Token("explicit")),
+	}
+	for name, opts := range map[string][]Option{
+		"FromEnv first": append([]Option{envSources(vars, nil)}, explicit...),
+		"FromEnv last":  append(append([]Option(nil), explicit...), envSources(vars, nil)),
+	} {
+		cfg, err := resolveEnv(opts...)
+		require.NoError(t, err, name)
+		assert.Equal(t, Token("explicit"), cfg.creds, name)
+		assert.Equal(t, "explicitproject", cfg.projectID, name)
+		assert.Equal(t, "https://iam.explicit.example.com", cfg.iamEndpoint, name)
+		assert.Equal(t, "https://cbr.explicit.example.com", cfg.endpoint, name)
+	}
+
+	// Explicit credentials need none from the environment.
+	_, err := resolveEnv(WithCredentials(Token("explicit")), envSources(nil, nil))
+	assert.NoError(t, err)
+}
+
+func TestFromEnvUnknownRegionWithEndpointOverride(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{
+		"HUAWEICLOUD_SDK_AK":                  "ENVAK",
+		"HUAWEICLOUD_SDK_SK":                  "envsecret",
+		"HUAWEICLOUD_SDK_PROJECT_ID":          "p1",
+		"HUAWEICLOUD_SDK_REGION_CBR_XX_NEW_1": "cbr.xx-new-1.example.com",
+	}
+	c, err := NewClient(WithRegion("xx-new-1"), envSources(vars, nil))
+	require.NoError(t, err)
+	assert.Equal(t, "https://cbr.xx-new-1.example.com/", c.base)
+
+	delete(vars, "HUAWEICLOUD_SDK_REGION_CBR_XX_NEW_1")
+	_, err = NewClient(WithRegion("xx-new-1"), envSources(vars, nil))
+	assert.EqualError(t, err, `cbr: unknown region "xx-new-1": give its endpoint with WithEndpoint`)
+}
+
+func TestFromEnvProfileFile(t *testing.T) {
+	t.Parallel()
+	profile := `; Huawei Cloud credentials
+[global]
+ak = GLOBALAK
+sk = globalsecret
+
+[basic]
+# the keys of the installer
+ak = FILEAK
+sk = "file secret"
+security_token = filetoken
+project_id = fileproject
+iam_endpoint = https://iam.file.example.com
+`
+	cfg, err := resolveEnv(envSources(map[string]string{"HUAWEICLOUD_SDK_PROJECT_ID": "envproject"},
+		map[string]string{defaultProfile: profile}))
+	require.NoError(t, err)
+	assert.Equal(t, AKSK{AccessKey: "FILEAK", SecretKey: "file secret", SecurityToken: "filetoken"}, cfg.creds)
+	assert.Equal(t, "envproject", cfg.projectID, "a variable wins over the file")
+	assert.Equal(t, "https://iam.file.example.com", cfg.iamEndpoint)
+
+	cfg, err = resolveEnv(envSources(map[string]string{"HUAWEICLOUD_SDK_CREDENTIALS_FILE": "/etc/cbr/creds"},
+		map[string]string{"/etc/cbr/creds": "[BASIC]\r\nAK=CRLFAK\r\nSK=crlfsecret\r\n", defaultProfile: profile}))
+	require.NoError(t, err)
+	assert.Equal(t, AKSK{AccessKey: "CRLFAK", SecretKey: "crlfsecret"}, cfg.creds, "the named file, not the default")
+}
+
+func TestFromEnvErrorsNameWhatIsMissing(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		vars  map[string]string
+		files map[string]string
+		want  string
+	}{
+		"nothing": {want: "cbr: FromEnv: no credentials: HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK are not set and " +
+			defaultProfile + " does not exist"},
+		"AK only": {vars: map[string]string{"HUAWEICLOUD_SDK_AK": "A"},
+			want: "cbr: FromEnv: HUAWEICLOUD_SDK_AK is set but not HUAWEICLOUD_SDK_SK"},
+		"SK only": {vars: map[string]string{"HUAWEICLOUD_SDK_SK": "S"},
+			want: "cbr: FromEnv: HUAWEICLOUD_SDK_SK is set but not HUAWEICLOUD_SDK_AK"},
+		"file without sk": {files: map[string]string{defaultProfile: "[basic]\nak = A\n"},
+			want: "cbr: FromEnv: ak in " + defaultProfile + " is set but not sk in " + defaultProfile},
+		"file without [basic]": {files: map[string]string{defaultProfile: "[global]\nak = A\nsk = S\n"},
+			want: "cbr: FromEnv: no credentials: HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK are not set and " +
+				defaultProfile + " has no ak and sk in [basic]"},
+		"named file missing": {vars: map[string]string{"HUAWEICLOUD_SDK_CREDENTIALS_FILE": "/etc/cbr/creds"},
+			want: "cbr: FromEnv: credentials file: open /etc/cbr/creds: file does not exist"},
+		"malformed file": {files: map[string]string{defaultProfile: "[basic]\nak A-secret-looking-line\n"},
+			want: "cbr: FromEnv: credentials file " + defaultProfile + ": line 2: no '=' in a key line"},
+		"bad project": {vars: map[string]string{"HUAWEICLOUD_SDK_AK": "A", "HUAWEICLOUD_SDK_SK": "S", "HUAWEICLOUD_SDK_PROJECT_ID": "a/b"},
+			want: `cbr: FromEnv: HUAWEICLOUD_SDK_PROJECT_ID: invalid project ID: must not contain "/"`},
+	} {
+		_, err := resolveEnv(envSources(tc.vars, tc.files))
+		assert.EqualError(t, err, tc.want, name)
+		if err != nil {
+			assert.NotContains(t, err.Error(), "secret", name)
+		}
+	}
+}
+
+// TestFromEnvProcessEnvironment is the one test of FromEnv itself, with the
+// process's environment; it cannot run in parallel.
+func TestFromEnvProcessEnvironment(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("HUAWEICLOUD_SDK_CREDENTIALS_FILE", "")
+	t.Setenv("HUAWEICLOUD_SDK_AK", "")
+	t.Setenv("HUAWEICLOUD_SDK_SK", "")
+	t.Setenv("HUAWEICLOUD_SDK_SECURITY_TOKEN", "")
+	t.Setenv("HUAWEICLOUD_SDK_PROJECT_ID", "p-env")
+	t.Setenv("HUAWEICLOUD_SDK_IAM_ENDPOINT", "")
+	require.NoError(t, os.MkdirAll(filepath.Join(home, ".huaweicloud"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(home, ".huaweicloud", "credentials"),
+		[]byte("[basic]\nak = HOMEAK\nsk = homesecret\n"), 0o600))
+
+	var auth, path string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth, path = r.Header.Get("Authorization"), r.URL.Path
+		io.WriteString(w, `{"agent":{"agent_id":"a1"}}`)
+	}))
+	t.Cleanup(ts.Close)
+	c, err := NewClient(WithEndpoint(ts.URL), FromEnv())
+	require.NoError(t, err)
+	_, err = c.ShowAgent(context.Background(), "a1")
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(auth, "SDK-HMAC-SHA256 Access=HOMEAK, "), auth)
+	assert.Equal(t, "/v3/p-env/agents/a1", path)
+}
