@@ -1,9 +1,17 @@
 // Command quickstart registers a backup agent with CBR, marks it uninstalled,
 // and prints the resulting agent as indented JSON.
 //
-// With HUAWEICLOUD_SDK_* credentials in the environment it talks to CBR; with
-// none it starts the in-process fake server from package cbrtest and says so
-// on stderr.
+// With HUAWEICLOUD_SDK_AK set it talks to CBR, configured by cbr.FromEnv:
+//
+//	HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK   the access key pair (required)
+//	HUAWEICLOUD_SDK_REGION                   the region, such as ap-southeast-1 (required)
+//	HUAWEICLOUD_SDK_SECURITY_TOKEN           for a temporary key pair
+//	HUAWEICLOUD_SDK_PROJECT_ID               else looked up in IAM by the region's name
+//	HUAWEICLOUD_SDK_REGION_CBR_{REGION}      another CBR endpoint, such as HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1
+//	HUAWEICLOUD_SDK_IAM_ENDPOINT             another IAM endpoint
+//
+// Without HUAWEICLOUD_SDK_AK it starts the in-process fake server from package
+// cbrtest and says so on stderr.
 //
 //	go run ./examples/quickstart
 package main
@@ -64,7 +72,16 @@ func run() error {
 // else for an in-process fake server, and a function that stops the fake.
 func newClient() (*cbr.Client, func(), error) {
 	if os.Getenv("HUAWEICLOUD_SDK_AK") != "" {
-		return nil, nil, fmt.Errorf("HUAWEICLOUD_SDK_AK is set, but this version of the quickstart runs only on the fake server")
+		region := os.Getenv("HUAWEICLOUD_SDK_REGION")
+		if region == "" {
+			return nil, nil, fmt.Errorf("HUAWEICLOUD_SDK_AK is set: also set HUAWEICLOUD_SDK_REGION, such as ap-southeast-1")
+		}
+		c, err := cbr.NewClient(cbr.WithRegion(region), cbr.FromEnv(), cbr.WithUserAgent("cbr-quickstart"))
+		if err != nil {
+			return nil, nil, err
+		}
+		fmt.Fprintf(os.Stderr, "quickstart: using CBR in %s with the HUAWEICLOUD_SDK_* credentials\n", region)
+		return c, func() {}, nil
 	}
 	srv := cbrtest.NewServer()
 	fmt.Fprintf(os.Stderr, "quickstart: no HUAWEICLOUD_SDK_* credentials in the environment; using the in-process fake CBR server at %s\n", srv.URL)

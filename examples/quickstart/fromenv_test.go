@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cbrsdk/cbr"
+	"github.com/cbrsdk/cbr/cbrtest"
+)
+
+// TestQuickstartFromEnv runs the quickstart's cloud path against the fake:
+// the endpoint overrides of FromEnv point it at cbrtest, whose gateway
+// verifies the signatures and whose IAM gives the project ID.
+func TestQuickstartFromEnv(t *testing.T) {
+	srv := cbrtest.NewServer()
+	t.Cleanup(srv.Close)
+	t.Setenv("HUAWEICLOUD_SDK_AK", srv.AccessKey)
+	t.Setenv("HUAWEICLOUD_SDK_SK", srv.SecretKey)
+	t.Setenv("HUAWEICLOUD_SDK_SECURITY_TOKEN", "")
+	t.Setenv("HUAWEICLOUD_SDK_PROJECT_ID", "")
+	t.Setenv("HUAWEICLOUD_SDK_REGION", "ap-southeast-1")
+	t.Setenv("HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1", srv.URL)
+	t.Setenv("HUAWEICLOUD_SDK_IAM_ENDPOINT", srv.IAMURL)
+
+	out := captureStdout(t, func() { require.NoError(t, run()) })
+	var agent cbr.Agent
+	require.NoError(t, json.Unmarshal(out, &agent), string(out))
+	assert.Equal(t, cbr.AgentStatusUninstall, agent.Status)
+	stored, ok := srv.Agent(agent.AgentID)
+	require.True(t, ok)
+	assert.Equal(t, cbr.AgentStatusUninstall, stored.Status)
+	assert.Equal(t, 1, srv.ProjectRequests(), "the project ID was looked up in IAM")
+	assert.Equal(t, 2, srv.Requests())
+
+	t.Setenv("HUAWEICLOUD_SDK_REGION", "")
+	assert.EqualError(t, run(), "HUAWEICLOUD_SDK_AK is set: also set HUAWEICLOUD_SDK_REGION, such as ap-southeast-1")
+}
+
+// captureStdout returns what f prints on stdout.
+func captureStdout(t *testing.T, f func()) []byte {
+	t.Helper()
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	old := os.Stdout
+	os.Stdout = w
+	defer func() { os.Stdout = old }()
+	var buf bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		io.Copy(&buf, r)
+		close(done)
+	}()
+	f()
+	w.Close()
+	<-done
+	return buf.Bytes()
+}
