@@ -39,3 +39,25 @@ func TestAuthTransportRefusesOtherHosts(t *testing.T) {
 	assert.Equal(t, "secret-token", resp.Request.Header.Get("X-Auth-Token"))
 	assert.Equal(t, 1, sent)
 }
+
+// benchmarkAuthenticate measures one attempt's authentication of a
+// RegisterAgent request.
+func benchmarkAuthenticate(b *testing.B, creds Credentials) {
+	body := []byte(`{"agent":{"agent_id":"489654f2-363b-4ebf-966a-bdf079d97114","host_name":"ecs-00002","host_ip":"10.10.0.2","host_os":"linux","agent_version":"1.0.0","agent_type":"native"}}`)
+	req := httptest.NewRequest(http.MethodPost, "https://cbr.ap-southeast-1.myhuaweicloud.com/v3/f841e01fd2b14e7fa41b6ae7aa6b0594/agents", nil)
+	req.Header.Set("Content-Type", "application/json;charset=UTF-8")
+	req.Header.Set("X-Project-Id", "f841e01fd2b14e7fa41b6ae7aa6b0594")
+	b.ReportAllocs()
+	for range b.N {
+		r := req.Clone(req.Context())
+		if err := creds.Authenticate(r, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAuthenticateToken(b *testing.B) { benchmarkAuthenticate(b, Token("MIItoken")) }
+
+func BenchmarkAuthenticateAKSK(b *testing.B) {
+	benchmarkAuthenticate(b, AKSK{AccessKey: "QTWAOYTTINDUT2QVKYUC", SecretKey: "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc"})
+}

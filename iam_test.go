@@ -528,3 +528,20 @@ func TestIAMPasswordRevokedTokenManyGoroutinesRenewOnce(t *testing.T) {
 	assert.GreaterOrEqual(t, srv.Requests(), 1+50+1)
 	assert.LessOrEqual(t, srv.Requests(), 1+50*2)
 }
+
+func TestGatewayRefusesExpiredTokens(t *testing.T) {
+	t.Parallel()
+	srv := authServer(t)
+	srv.SetTokenLifetime(-time.Second) // every token the fake IAM issues has already expired
+	c := authClient(t, srv, cbr.WithCredentials(srv.IAMPassword()))
+
+	_, err := c.RegisterAgent(context.Background(), authAgent("a1"))
+	apiErr, ok := errorsAsAPI(err)
+	require.True(t, ok, "%v", err)
+	assert.Equal(t, http.StatusUnauthorized, apiErr.StatusCode)
+	assert.Equal(t, "APIGW.0307", apiErr.Code)
+	assert.Equal(t, "The token must be updated", apiErr.Message)
+	assert.Equal(t, 2, apiErr.Attempts, "refused, renewed, refused again")
+	assert.Equal(t, 2, srv.TokenRequests())
+	assert.Empty(t, srv.Agents())
+}
