@@ -474,8 +474,9 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	r := req.Clone(req.Context())
 	resp, err := t.send(r, body, st)
-	rn, ok := t.creds.(renewer)
-	if err != nil || resp.StatusCode != http.StatusUnauthorized || !ok || st == nil && req.Body != nil && req.Body != http.NoBody {
+	rn, renewable := t.creds.(renewer)
+	resendable := st != nil || req.Body == nil || req.Body == http.NoBody
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || !renewable || !resendable {
 		return resp, err
 	}
 	rn.expire(r)
