@@ -30,7 +30,7 @@ const (
 // wireCall is one request as the transport saw it.
 type wireCall struct {
 	Method, Path, RawQuery, Body string
-	Header                      http.Header
+	Header                       http.Header
 }
 
 // wireRecorder keeps every request a mock transport answers.
