@@ -2,9 +2,17 @@ package cbr
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"math"
+	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // RegisterAgent registers an agent, as an agent's installer does:
@@ -12,6 +20,18 @@ import (
 // that is retried, or repeated by a re-run installer, registers the same agent.
 // The request is validated before anything is sent; a *ValidationError names
 // the offending field.
+//
+// RegisterAgent never reports a registration that happened as a failure. When
+// the call fails after an attempt that may have taken effect (the connection
+// broke after the request was sent, the attempt timed out, or the answer was a
+// 5xx), it asks the API with ShowAgent, and returns the agent without error
+// when it is registered under AgentID with the same host facts and a status
+// other than uninstall. That check runs even when ctx is already done, under a
+// context that keeps ctx's values but not its cancellation, for at most 5
+// seconds: an installer whose deadline ran out during the very attempt that
+// registered it learns that it succeeded, at the cost of returning up to 5
+// seconds after ctx is done. If the check finds nothing, or fails, the error
+// of the registration is returned, with the check's outcome appended to its text.
 func (c *Client) RegisterAgent(ctx context.Context, in AgentRegister) (*Agent, error) {
 	const op = "register agent"
 	if err := in.validate(op); err != nil {
@@ -23,15 +43,28 @@ func (c *Client) RegisterAgent(ctx context.Context, in AgentRegister) (*Agent, e
 	body := struct {
 		Agent AgentRegister `json:"agent"`
 	}{in}
-	if err := c.do(ctx, op, "POST", "agents", nil, body, &out); err != nil {
+	st := &callState{}
+	err := c.do(context.WithValue(ctx, callStateKey{}, st), op, "POST", "agents", nil, body, &out)
+	if err == nil {
+		var a *Agent
+		if a, err = agentOrError(op, out.Agent); err == nil {
+			return a, nil
+		}
+	}
+	if !st.acted.Load() {
 		return nil, err
 	}
-	return agentOrError(op, out.Agent)
+	return c.confirmRegistered(ctx, in, err)
 }
 
 // UpdateAgent changes an agent's status: PUT /v3/{project_id}/agents/{agent_id}.
 // The API accepts only AgentStatusUninstall, which an installer sets when it
 // removes the agent.
+//
+// Marking uninstalled an agent that already is (by an earlier run, or by an
+// earlier attempt of this call) is not an error: when the API refuses the
+// update with 400 BackupService.7403, UpdateAgent asks with ShowAgent and
+// returns the agent if its status is uninstall.
 func (c *Client) UpdateAgent(ctx context.Context, agentID string, in AgentUpdate) (*Agent, error) {
 	const op = "update agent"
 	if err := validateAgentID(op, agentID); err != nil {
@@ -47,7 +80,7 @@ func (c *Client) UpdateAgent(ctx context.Context, agentID string, in AgentUpdate
 		Agent AgentUpdate `json:"agent"`
 	}{in}
 	if err := c.do(ctx, op, "PUT", agentPath(agentID), nil, body, &out); err != nil {
-		return nil, err
+		return c.uninstalledAlready(ctx, agentID, err)
 	}
 	return agentOrError(op, out.Agent)
 }
@@ -169,4 +202,335 @@ func checkID(id string) *ValidationError {
 		return &ValidationError{Reason: "contains a control character"}
 	}
 	return nil
+}
+
+// registerCheckTimeout bounds the ShowAgent with which RegisterAgent settles a
+// registration whose outcome is unknown.
+const registerCheckTimeout = 5 * time.Second
+
+// confirmRegistered settles a failed registration that may have taken effect:
+// it returns the agent when ShowAgent finds it registered as in asked, and err,
+// with what the check found, when it does not.
+func (c *Client) confirmRegistered(ctx context.Context, in AgentRegister, err error) (*Agent, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), registerCheckTimeout)
+	defer cancel()
+	a, showErr := c.ShowAgent(ctx, in.AgentID)
+	switch {
+	case showErr == nil && in.registeredAs(a):
+		return a, nil
+	case showErr == nil:
+		return nil, fmt.Errorf("%w; agent %s exists with other host facts or uninstalled", err, in.AgentID)
+	case errors.Is(showErr, ErrNotFound):
+		return nil, fmt.Errorf("%w; agent %s is not registered", err, in.AgentID)
+	default:
+		return nil, fmt.Errorf("%w; whether agent %s was registered is unknown: %v", err, in.AgentID, showErr)
+	}
+}
+
+// registeredAs reports whether a is the agent in registers: the same agent ID
+// and host facts, and not uninstalled. An optional field counts only when both
+// sides have it.
+func (in AgentRegister) registeredAs(a *Agent) bool {
+	same := func(want, got string) bool { return want == "" || got == "" || strings.EqualFold(want, got) }
+	wantIP, err1 := netip.ParseAddr(in.HostIP)
+	gotIP, err2 := netip.ParseAddr(a.HostIP)
+	return a.AgentID == in.AgentID && a.Status != AgentStatusUninstall &&
+		strings.EqualFold(a.HostName, in.HostName) && strings.EqualFold(a.HostOS, in.HostOS) &&
+		err1 == nil && err2 == nil && wantIP.Unmap() == gotIP.Unmap() &&
+		same(in.HostNickname, a.HostNickname) && same(in.AgentVersion, a.AgentVersion) &&
+		same(string(in.AgentType), string(a.AgentType))
+}
+
+// uninstalledAlready settles an uninstall that failed with err: when the API
+// refused it with 400 BackupService.7403 and ShowAgent finds the agent
+// uninstalled, that agent is the result.
+func (c *Client) uninstalledAlready(ctx context.Context, agentID string, err error) (*Agent, error) {
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest || apiErr.Code != codeInvalidAgent {
+		return nil, err
+	}
+	a, showErr := c.ShowAgent(ctx, agentID)
+	if showErr != nil || a.Status != AgentStatusUninstall {
+		return nil, err
+	}
+	return a, nil
+}
+
+// codeInvalidAgent is the API's error code for an agent it refuses to act on.
+const codeInvalidAgent = "BackupService.7403"
+
+// maxListLimit is the largest page ListAgents accepts.
+const maxListLimit = 1000
+
+// ListAgents returns one page of agents: GET /v3/{project_id}/agents. Use
+// Agents to go through every page.
+func (c *Client) ListAgents(ctx context.Context, opts ListAgentsOptions) (*AgentList, error) {
+	const op = "list agents"
+	query, err := opts.query(op)
+	if err != nil {
+		return nil, err
+	}
+	var out AgentList
+	if err := c.do(ctx, op, "GET", "agents", query, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// query validates opts and returns them as ListAgents' query parameters.
+// offset is always sent; limit only when set.
+func (o ListAgentsOptions) query(op string) (url.Values, error) {
+	switch o.Status {
+	case "", AgentStatusNormal, AgentStatusAbnormal, AgentStatusUninstall:
+	default:
+		return nil, &ValidationError{Op: op, Field: "status", Reason: "must be normal, abnormal or uninstall"}
+	}
+	if o.Limit < 0 || o.Limit > maxListLimit {
+		return nil, &ValidationError{Op: op, Field: "limit", Reason: "must be within 1 to 1000, or 0 for the server's default"}
+	}
+	if o.Offset < 0 || o.Offset > math.MaxInt32 {
+		return nil, &ValidationError{Op: op, Field: "offset", Reason: "must be within 0 to 2147483647"}
+	}
+	q := url.Values{}
+	for _, id := range o.AgentIDs {
+		if err := validateAgentID(op, id); err != nil {
+			return nil, err
+		}
+		q.Add("agent_id", id)
+	}
+	if o.Status != "" {
+		q.Set("status", string(o.Status))
+	}
+	if o.Limit != 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	q.Set("offset", strconv.Itoa(o.Offset))
+	return q, nil
+}
+
+// Agents returns every agent opts selects, page after page from opts.Offset,
+// each page a ListAgents call of opts.Limit agents (1000 when zero). A page is
+// fetched only when the loop needs its first agent, so breaking out of the
+// loop sends nothing more. The first error is yielded with a nil agent and
+// ends the sequence.
+//
+// The API does not say whether a page's count is the number of matching
+// agents or the page's size, so Agents relies on it only when it is larger than
+// the page, where it can only be a total: the sequence ends when offset reaches
+// that count, at an empty page, or at a page shorter than its limit. A page
+// that repeats the one before it, as from a server that ignores offset, is an
+// error rather than an endless loop.
+func (c *Client) Agents(ctx context.Context, opts ListAgentsOptions) iter.Seq2[*Agent, error] {
+	return func(yield func(*Agent, error) bool) {
+		if opts.Limit == 0 {
+			opts.Limit = maxListLimit
+		}
+		var prev []Agent
+		for {
+			page, err := c.ListAgents(ctx, opts)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if prev != nil && samePage(prev, page.Agents) {
+				yield(nil, fmt.Errorf("cbr: list agents: the page at offset %d repeats the page before it; is offset ignored?", opts.Offset))
+				return
+			}
+			for i := range page.Agents {
+				if !yield(&page.Agents[i], nil) {
+					return
+				}
+			}
+			n, size := len(page.Agents), opts.Limit
+			if page.Limit > 0 && page.Limit < size {
+				size = page.Limit // the server's cap
+			}
+			switch {
+			case n == 0:
+				return
+			case page.Count > n: // a total
+				if opts.Offset+n >= page.Count {
+					return
+				}
+			case n < size:
+				return
+			}
+			opts.Offset += n
+			prev = page.Agents
+		}
+	}
+}
+
+// samePage reports whether two pages hold the same agents in the same order.
+func samePage(a, b []Agent) bool {
+	return slices.EqualFunc(a, b, func(x, y Agent) bool { return x.AgentID == y.AgentID })
+}
+
+// UnregisterAgent removes an agent: DELETE /v3/{project_id}/agents/{agent_id}.
+//
+// The API also deletes all of the agent's backups. This cannot be undone; to
+// record that an agent was uninstalled while keeping its backups, use
+// UpdateAgent with AgentStatusUninstall instead.
+//
+// An unknown agent is an *APIError matching ErrNotFound, except when an
+// earlier attempt of this call may have removed it (its connection broke, or it
+// was answered 5xx): then the agent is gone as asked, and the result is nil.
+func (c *Client) UnregisterAgent(ctx context.Context, agentID string) error {
+	const op = "unregister agent"
+	if err := validateAgentID(op, agentID); err != nil {
+		return err
+	}
+	st := &callState{}
+	err := c.do(context.WithValue(ctx, callStateKey{}, st), op, "DELETE", agentPath(agentID), nil, nil, nil)
+	if errors.Is(err, ErrNotFound) && st.acted.Load() {
+		return nil
+	}
+	return err
+}
+
+// AddAgentPaths adds backup paths to an agent:
+// POST /v3/{project_id}/agents/{agent_id}/add-path. The API does not check that
+// the paths exist on the host. A path the agent already has is reported in
+// Existed, so adding paths again is safe; a retried call can report there a
+// path that its own first attempt added. Going over the agent's path quota is
+// a 400 *APIError with code BackupService.7407.
+//
+// Every path must be an absolute POSIX path with something after the leading
+// "/", such as "/opt/data", or a Windows drive path such as `D:\data` or
+// "D:/data", as the API's pattern says; anything else is a *ValidationError,
+// and nothing is sent.
+func (c *Client) AddAgentPaths(ctx context.Context, agentID string, in AddPathsRequest) (*PathsAdded, error) {
+	const op = "add agent paths"
+	if err := validateAgentID(op, agentID); err != nil {
+		return nil, err
+	}
+	if err := in.validate(op); err != nil {
+		return nil, err
+	}
+	var out PathsAdded
+	if err := c.do(ctx, op, "POST", agentPath(agentID)+"/add-path", nil, in, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RemoveAgentPaths removes backup paths from an agent:
+// POST /v3/{project_id}/agents/{agent_id}/remove-path. A path the agent does
+// not have is reported in NotExisted. Paths are checked as AddAgentPaths
+// checks them.
+func (c *Client) RemoveAgentPaths(ctx context.Context, agentID string, paths []string) (*PathsRemoved, error) {
+	const op = "remove agent paths"
+	if err := validateAgentID(op, agentID); err != nil {
+		return nil, err
+	}
+	if err := validatePaths(op, "remove_path", paths); err != nil {
+		return nil, err
+	}
+	body := struct {
+		RemovePath []string `json:"remove_path"`
+	}{paths}
+	var out PathsRemoved
+	if err := c.do(ctx, op, "POST", agentPath(agentID)+"/remove-path", nil, body, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// CheckAgents reports whether an agent is installed on each of resources, and
+// in what state: POST /v3/{project_id}/agent/check. Each AgentCheck says what
+// the API knows; see AgentCheck for the fields it may leave unknown.
+func (c *Client) CheckAgents(ctx context.Context, resources []AgentCheckRequest) ([]AgentCheck, error) {
+	const op = "check agents"
+	if len(resources) == 0 {
+		return nil, &ValidationError{Op: op, Field: "agent_status", Reason: "must name at least one resource"}
+	}
+	for _, r := range resources {
+		if err := r.validate(op); err != nil {
+			return nil, err
+		}
+	}
+	body := struct {
+		AgentStatus []AgentCheckRequest `json:"agent_status"`
+	}{resources}
+	var out struct {
+		AgentStatus *[]AgentCheck `json:"agent_status"`
+	}
+	if err := c.do(ctx, op, "POST", "agent/check", nil, body, &out); err != nil {
+		return nil, err
+	}
+	if out.AgentStatus == nil {
+		return nil, &decodeError{op: op, reason: `response has no "agent_status"`}
+	}
+	return *out.AgentStatus, nil
+}
+
+// validate checks one resource of CheckAgents.
+func (r AgentCheckRequest) validate(op string) error {
+	switch {
+	case r.ResourceID == "":
+		return &ValidationError{Op: op, Field: "resource_id", Reason: "is required"}
+	case strings.ContainsFunc(r.ResourceID, isControl):
+		return &ValidationError{Op: op, Field: "resource_id", Reason: "contains a control character"}
+	case strings.ContainsFunc(r.ResourceName, isControl):
+		return &ValidationError{Op: op, Field: "resource_name", Reason: "contains a control character"}
+	case r.ResourceType != ResourceTypeServer && r.ResourceType != ResourceTypeBareMetalServer:
+		return &ValidationError{Op: op, Field: "resource_type", Reason: "must be " + string(ResourceTypeServer) + " or " + string(ResourceTypeBareMetalServer)}
+	}
+	return nil
+}
+
+// validate checks an AddPathsRequest before anything is sent.
+func (in AddPathsRequest) validate(op string) error {
+	if err := validatePaths(op, "add_path", in.Paths); err != nil {
+		return err
+	}
+	for _, e := range in.Exclude {
+		if !slices.Contains(in.Paths, e.PathName) {
+			return &ValidationError{Op: op, Field: "exclude_path.path_name", Reason: fmt.Sprintf("%q is not one of add_path", e.PathName)}
+		}
+		if len(e.ExcludePathNames) == 0 {
+			return &ValidationError{Op: op, Field: "exclude_path.exclude_path_name", Reason: "is required"}
+		}
+		for _, name := range e.ExcludePathNames {
+			if name == "" || strings.ContainsFunc(name, isControl) {
+				return &ValidationError{Op: op, Field: "exclude_path.exclude_path_name", Reason: fmt.Sprintf("%q is empty or contains a control character", name)}
+			}
+		}
+	}
+	return nil
+}
+
+// validatePaths checks a non-empty list of backup paths.
+func validatePaths(op, field string, paths []string) error {
+	if len(paths) == 0 {
+		return &ValidationError{Op: op, Field: field, Reason: "must list at least one path"}
+	}
+	for _, p := range paths {
+		if !isBackupPath(p) {
+			return &ValidationError{Op: op, Field: field, Reason: fmt.Sprintf("%q is not an absolute POSIX path or a Windows drive path", p)}
+		}
+	}
+	return nil
+}
+
+// isBackupPath reports whether p is a path the API accepts, by the intent of
+// its pattern (^[a-zA-Z]:(\\)+...|(^//.|^/|^[a-zA-Z])?:?/.+(/$)?): "/" followed
+// by at least one character ("/opt/data", "//server/share"), a drive letter
+// with a backslash (`C:\`, `D:\data`), or a drive letter with "/" and more
+// ("D:/data"). The pattern, which is not anchored, would also take relative
+// paths that merely contain a "/"; those are refused. So are control characters.
+func isBackupPath(p string) bool {
+	if strings.ContainsFunc(p, isControl) {
+		return false
+	}
+	drive := len(p) >= 3 && ('a' <= p[0]|0x20 && p[0]|0x20 <= 'z') && p[1] == ':'
+	switch {
+	case len(p) >= 2 && p[0] == '/':
+		return true
+	case drive && p[2] == '\\':
+		return true
+	case drive && p[2] == '/':
+		return len(p) >= 4
+	}
+	return false
 }

@@ -433,6 +433,9 @@ func retryAfter(resp *http.Response) (time.Duration, bool) {
 type callState struct {
 	body     []byte       // the exact body of every attempt
 	attempts atomic.Int32 // attempts handed to the base transport
+	// acted is set when an attempt may have taken effect on the server: it
+	// was answered 2xx or 5xx, or it failed after a connection was made.
+	acted atomic.Bool
 }
 
 type callStateKey struct{}
@@ -503,7 +506,21 @@ func (t *authTransport) send(r *http.Request, body []byte, st *callState) (*http
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return base.RoundTrip(r)
+	resp, err := base.RoundTrip(r)
+	if st != nil && mayHaveActed(resp, err) {
+		st.acted.Store(true)
+	}
+	return resp, err
+}
+
+// mayHaveActed reports whether an attempt may have taken effect on the server:
+// every outcome but a failure to connect and a 3xx or 4xx answer.
+func mayHaveActed(resp *http.Response, err error) bool {
+	if err != nil {
+		var opErr *net.OpError
+		return !errors.As(err, &opErr) || opErr.Op != "dial"
+	}
+	return resp.StatusCode >= 500 || resp.StatusCode >= 200 && resp.StatusCode <= 299
 }
 
 // closeBody closes a request body, as a RoundTripper must even on failure.
@@ -532,7 +549,11 @@ func (c *Client) do(ctx context.Context, op, method, path string, query url.Valu
 	if len(query) > 0 {
 		u += "?" + strings.ReplaceAll(query.Encode(), "+", "%20")
 	}
-	st := &callState{body: body}
+	st, _ := ctx.Value(callStateKey{}).(*callState) // an operation's own, to read after the call
+	if st == nil {
+		st = &callState{}
+	}
+	st.body = body
 	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, callStateKey{}, st), method, u, body)
 	if err != nil {
 		return fmt.Errorf("cbr: %s: %w", op, err)

@@ -212,3 +212,103 @@ func hasZone(s string) bool {
 	}
 	return len(s) > 19 && strings.ContainsAny(s[19:], "+-")
 }
+
+// ListAgentsOptions selects the agents of ListAgents and Agents. The zero value
+// lists every agent.
+type ListAgentsOptions struct {
+	// Status, when set, keeps only the agents in that status.
+	Status AgentStatus
+	// AgentIDs, when set, keeps only these agents. They are sent as a repeated
+	// agent_id parameter.
+	AgentIDs []string
+	// Limit is the page size, 1 to 1000; zero leaves it to the server (ListAgents)
+	// or asks for the largest pages (Agents).
+	Limit int
+	// Offset is the number of agents to skip, 0 or more.
+	Offset int
+}
+
+// AgentList is one page of agents, as ListAgents returns it.
+type AgentList struct {
+	Agents []Agent `json:"agents"`
+	// Count is the API's "client quantity". The API reference does not say
+	// whether it counts every matching agent or only this page's.
+	Count int `json:"count"`
+	// Limit and Offset are the page's size and position, as the server reports them.
+	Limit  int `json:"limit"`
+	Offset int `json:"offset"`
+}
+
+// AddPathsRequest is the body of AddAgentPaths.
+type AddPathsRequest struct {
+	// Paths are the directories or files to back up: absolute POSIX paths such as
+	// "/opt/data", or Windows drive paths such as `D:\data`. At least one is required.
+	Paths []string `json:"add_path"`
+	// Exclude lists, for some of Paths, what to leave out of their backups. The
+	// feature is in public beta: some regions may not support it.
+	Exclude []ExcludePath `json:"exclude_path,omitempty"`
+}
+
+// ExcludePath leaves directories or patterns out of the backups of one path.
+type ExcludePath struct {
+	// PathName is the backup path, one of AddPathsRequest.Paths.
+	PathName string `json:"path_name"`
+	// ExcludePathNames are the directories or patterns to leave out.
+	ExcludePathNames []string `json:"exclude_path_name"`
+}
+
+// PathsAdded is the result of AddAgentPaths.
+type PathsAdded struct {
+	// Added lists the paths that were added.
+	Added []string `json:"added"`
+	// Existed lists the paths the agent already had.
+	Existed []string `json:"existed"`
+}
+
+// PathsRemoved is the result of RemoveAgentPaths.
+type PathsRemoved struct {
+	// Removed lists the paths that were removed.
+	Removed []string `json:"removed"`
+	// NotExisted lists the paths the agent did not have.
+	NotExisted []string `json:"not_existed"`
+}
+
+// ResourceType is the type of a resource CheckAgents looks at.
+type ResourceType string
+
+// Resource types that CheckAgents accepts.
+const (
+	// ResourceTypeServer is an elastic cloud server.
+	ResourceTypeServer ResourceType = "OS::Nova::Server"
+	// ResourceTypeBareMetalServer is a bare metal server.
+	ResourceTypeBareMetalServer ResourceType = "OS::Ironic::BareMetalServer"
+)
+
+// AgentCheckRequest names one resource for CheckAgents.
+type AgentCheckRequest struct {
+	// ResourceID is the server's ID. Required.
+	ResourceID string `json:"resource_id"`
+	// ResourceType is ResourceTypeServer or ResourceTypeBareMetalServer. Required.
+	ResourceType ResourceType `json:"resource_type"`
+	// ResourceName is the server's name. Optional.
+	ResourceName string `json:"resource_name,omitempty"`
+}
+
+// AgentCheck is the state of the agent on one resource, as CheckAgents reports
+// it. The API may send any field as null. Installed, IsOld and Code are
+// pointers because there null means "not known", which is not the same answer
+// as false or 0: a nil Installed is not a report that no agent is installed.
+// For the strings, null and "" say the same thing, so they are plain strings.
+type AgentCheck struct {
+	ResourceID string `json:"resource_id"`
+	// Installed reports whether an agent is installed; nil when the server does not say.
+	Installed *bool `json:"installed"`
+	// IsOld reports whether the agent is an old version; nil when the server does not say.
+	IsOld *bool `json:"is_old"`
+	// Version is the agent's version.
+	Version string `json:"version"`
+	// Code and Message describe why the agent cannot be reached; Code is nil
+	// when there is no such error.
+	Code    *int   `json:"code"`
+	Message string `json:"message"`
+}

@@ -15,6 +15,7 @@
 package cbrtest
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -70,9 +71,11 @@ type Server struct {
 	now      func() time.Time
 	requests atomic.Int64
 
-	mu     sync.Mutex
-	agents map[string]*agent
-	faults []Fault
+	mu        sync.Mutex
+	agents    map[string]*agent
+	faults    []Fault
+	pathQuota int                       // see SetPathQuota
+	checks    map[string]cbr.AgentCheck // see SetAgentCheck
 
 	auth authState
 }
@@ -87,12 +90,13 @@ type Fault struct {
 	Message string
 	// RetryAfter, when not empty, is sent as the Retry-After header.
 	RetryAfter string
-	// Delay holds the answer back this long, or until the client gives up.
+	// Delay holds the answer back this long, or until the client gives up;
+	// with AfterHandling, the request takes effect first.
 	Delay time.Duration
 	// Drop closes the connection without an answer.
 	Drop bool
-	// AfterHandling applies Status or Drop after the request took effect, so
-	// that the client cannot know whether it did.
+	// AfterHandling applies Status, Drop or Delay after the request took
+	// effect, so that the client cannot know whether it did.
 	AfterHandling bool
 }
 
@@ -139,11 +143,18 @@ func NewServer() *Server {
 		Token:     "cbrtest-token-" + randomHex(8),
 		now:       time.Now,
 		agents:    make(map[string]*agent),
+		pathQuota: DefaultPathQuota,
+		checks:    make(map[string]cbr.AgentCheck),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v3/{project_id}/agents", s.registerAgent)
 	mux.HandleFunc("GET /v3/{project_id}/agents/{agent_id}", s.showAgent)
 	mux.HandleFunc("PUT /v3/{project_id}/agents/{agent_id}", s.updateAgent)
+	mux.HandleFunc("GET /v3/{project_id}/agents", s.listAgents)
+	mux.HandleFunc("DELETE /v3/{project_id}/agents/{agent_id}", s.unregisterAgent)
+	mux.HandleFunc("POST /v3/{project_id}/agents/{agent_id}/add-path", s.addAgentPaths)
+	mux.HandleFunc("POST /v3/{project_id}/agents/{agent_id}/remove-path", s.removeAgentPaths)
+	mux.HandleFunc("POST /v3/{project_id}/agent/check", s.checkAgents)
 	s.srv = httptest.NewServer(s.gateway(mux))
 	s.URL = s.srv.URL
 	s.startAuth()
@@ -269,7 +280,17 @@ func (s *Server) nextFault() (Fault, bool) {
 
 // applyFault answers one request with fault f.
 func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, mux *http.ServeMux, requestID string) {
+	var handled *httptest.ResponseRecorder
+	if f.AfterHandling {
+		handled = httptest.NewRecorder()
+		s.serve(handled, r, mux, requestID)
+	}
 	if f.Delay > 0 {
+		if !f.AfterHandling {
+			// The server notices a client that gives up only once the body is read.
+			body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		t := time.NewTimer(f.Delay)
 		defer t.Stop()
 		select {
@@ -277,9 +298,6 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, mux
 		case <-r.Context().Done():
 			return
 		}
-	}
-	if f.AfterHandling {
-		s.serve(httptest.NewRecorder(), r, mux, requestID)
 	}
 	switch {
 	case f.Drop:
@@ -293,6 +311,12 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, mux
 			code, msg = faultCode(f.Status)
 		}
 		writeGatewayError(w, f.Status, code, msg, requestID)
+	case handled != nil:
+		for k, v := range handled.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(handled.Code)
+		w.Write(handled.Body.Bytes())
 	default:
 		s.serve(w, r, mux, requestID)
 	}
@@ -384,7 +408,10 @@ func (s *Server) showAgent(w http.ResponseWriter, r *http.Request) {
 }
 
 // updateAgent handles PUT /v3/{project_id}/agents/{agent_id}; the only status
-// it accepts is "uninstall".
+// it accepts is "uninstall". An agent that is already uninstalled is refused
+// with 400 BackupService.7403, the API's only documented error for an update:
+// what the real API answers then is undocumented, and this is the answer that
+// clients must cope with.
 func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("agent_id")
 	var body struct {
@@ -399,13 +426,18 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	a, ok := s.agents[id]
 	var resp agent
-	if ok {
+	wasUninstalled := ok && a.Status == "uninstall"
+	if ok && !wasUninstalled {
 		a.Status, a.UpdatedAt = "uninstall", wireTime(s.now())
 		resp = *a
 	}
 	s.mu.Unlock()
 	if !ok {
 		writeError(w, r, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
+		return
+	}
+	if wasUninstalled {
+		writeError(w, r, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"agent": resp})

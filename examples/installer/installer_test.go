@@ -1,0 +1,310 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cbrsdk/cbr"
+	"github.com/cbrsdk/cbr/cbrtest"
+)
+
+// installerRun is one run of the installer against a shared fake server.
+type installerRun struct {
+	code           int
+	stdout, stderr string
+}
+
+// runAgainst runs the installer with args against srv.
+func runAgainst(t *testing.T, srv *cbrtest.Server, args ...string) installerRun {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := runWith(context.Background(), args, &stdout, &stderr, func(io.Writer) (*cbr.Client, func(), error) {
+		c, err := srv.Client()
+		return c, func() {}, err
+	})
+	return installerRun{code, stdout.String(), stderr.String()}
+}
+
+func newFake(t *testing.T) *cbrtest.Server {
+	srv := cbrtest.NewServer()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func readState(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var st struct {
+		AgentID string `json:"agent_id"`
+	}
+	require.NoError(t, json.Unmarshal(data, &st))
+	return st.AgentID
+}
+
+func TestInstallTwiceKeepsOneAgent(t *testing.T) {
+	srv := newFake(t)
+	state := filepath.Join(t.TempDir(), "etc", "cbr-agent", "state.json")
+	host := []string{"-state", state, "-hostname", "web-1", "-ip", "10.1.2.3", "-os", "linux"}
+
+	first := runAgainst(t, srv, append(host, "-path", "/opt/data", "-path", "/var/log")...)
+	require.Equal(t, exitOK, first.code, first.stderr)
+	id := readState(t, state)
+	assert.Contains(t, first.stderr, "new agent ID "+id+" saved in "+state)
+	assert.Contains(t, first.stdout, "registered agent "+id+" (host web-1, 10.1.2.3, linux), status normal\n")
+	assert.Contains(t, first.stdout, "backup paths added: /opt/data, /var/log\n")
+
+	info, err := os.Stat(state)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), "the state file is private")
+	dirInfo, err := os.Stat(filepath.Dir(state))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), dirInfo.Mode().Perm())
+
+	second := runAgainst(t, srv, append(host, "-path", "/opt/data", "-path", "/srv")...)
+	require.Equal(t, exitOK, second.code, second.stderr)
+	assert.Equal(t, id, readState(t, state), "a re-run keeps the agent ID")
+	assert.NotContains(t, second.stderr, "new agent ID")
+	assert.Contains(t, second.stdout, "registered agent "+id)
+	assert.Contains(t, second.stdout, "backup paths added: /srv\n")
+	assert.Contains(t, second.stdout, "backup paths already present: /opt/data\n")
+
+	agents := srv.Agents()
+	require.Len(t, agents, 1, "one agent, registered twice")
+	assert.Equal(t, id, agents[0].AgentID)
+	assert.Equal(t, "web-1", agents[0].HostName)
+	assert.Equal(t, "10.1.2.3", agents[0].HostIP)
+	assert.Equal(t, cbr.AgentTypeNative, agents[0].AgentType)
+	assert.Equal(t, "1.0.0", agents[0].AgentVersion)
+	assert.Equal(t, []string{"/opt/data", "/var/log", "/srv"}, srv.Paths(id))
+}
+
+func TestInstallTightensStateFileMode(t *testing.T) {
+	srv := newFake(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	require.NoError(t, os.WriteFile(state, []byte(`{"agent_id":"kept-id"}`), 0o644))
+	require.NoError(t, os.Chmod(state, 0o644))
+
+	r := runAgainst(t, srv, "-state", state, "-hostname", "web-1", "-ip", "10.1.2.3")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "registered agent kept-id ")
+	info, err := os.Stat(state)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+}
+
+func TestUninstall(t *testing.T) {
+	srv := newFake(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	r := runAgainst(t, srv, "-state", state, "-hostname", "web-1", "-ip", "10.1.2.3")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	id := readState(t, state)
+
+	r = runAgainst(t, srv, "-state", state, "-uninstall")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "agent "+id+" marked uninstall; its backups are kept, and its ID stays in "+state+
+		" so that a reinstall registers the same agent\n", r.stdout)
+	a, ok := srv.Agent(id)
+	require.True(t, ok, "uninstall keeps the agent (and its backups)")
+	assert.Equal(t, cbr.AgentStatusUninstall, a.Status)
+
+	// Uninstalling again (a removal script run twice) is not an error.
+	before := srv.Requests()
+	r = runAgainst(t, srv, "-state", state, "-uninstall")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "agent "+id+" marked uninstall")
+	assert.Equal(t, 2, srv.Requests()-before, "the refused update and the show that settles it")
+
+	// A reinstall registers the same agent, normal again.
+	r = runAgainst(t, srv, "-state", state, "-hostname", "web-1", "-ip", "10.1.2.3")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	a, _ = srv.Agent(id)
+	assert.Equal(t, cbr.AgentStatusNormal, a.Status)
+	assert.Len(t, srv.Agents(), 1)
+}
+
+func TestUninstallNothingRegistered(t *testing.T) {
+	srv := newFake(t)
+	dir := t.TempDir()
+
+	r := runAgainst(t, srv, "-state", filepath.Join(dir, "missing.json"), "-uninstall")
+	assert.Equal(t, exitOK, r.code)
+	assert.Contains(t, r.stderr, "nothing to uninstall")
+	assert.Empty(t, r.stdout)
+	assert.Equal(t, 0, srv.Requests())
+
+	state := filepath.Join(dir, "state.json")
+	require.NoError(t, os.WriteFile(state, []byte(`{"agent_id":"never-registered"}`), 0o600))
+	r = runAgainst(t, srv, "-state", state, "-uninstall")
+	assert.Equal(t, exitOK, r.code)
+	assert.Contains(t, r.stderr, "agent never-registered is not registered with CBR in this project; nothing to uninstall")
+	assert.Equal(t, 1, srv.Requests())
+}
+
+func TestInstallSurvivesLostAnswer(t *testing.T) {
+	srv := newFake(t)
+	// The registration takes effect but its answer is lost, and every retry fails.
+	srv.InjectFaults(cbrtest.Fault{Drop: true, AfterHandling: true},
+		cbrtest.Fault{Status: 503}, cbrtest.Fault{Status: 503}, cbrtest.Fault{Status: 503})
+	state := filepath.Join(t.TempDir(), "state.json")
+	r := runAgainst(t, srv, "-state", state, "-hostname", "web-1", "-ip", "10.1.2.3")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "registered agent "+readState(t, state))
+}
+
+func TestInstallTimeout(t *testing.T) {
+	srv := newFake(t)
+	srv.InjectFaults(cbrtest.Fault{Delay: time.Hour})
+	state := filepath.Join(t.TempDir(), "state.json")
+	r := runAgainst(t, srv, "-state", state, "-hostname", "web-1", "-ip", "10.1.2.3", "-timeout", "100ms")
+	assert.Equal(t, exitFailed, r.code)
+	assert.Contains(t, r.stderr, "context deadline exceeded")
+	assert.Contains(t, r.stderr, "installer: gave up after -timeout 100ms; run again later: the agent ID in "+state+" is kept")
+	assert.NotEmpty(t, readState(t, state), "the ID is saved before registering, for the next run")
+	assert.Empty(t, srv.Agents())
+}
+
+func TestInstallCredentialsRefused(t *testing.T) {
+	srv := newFake(t)
+	srv.InjectFaults(cbrtest.Fault{Status: 401, Code: "APIGW.0301", Message: "Incorrect IAM authentication information"})
+	r := runAgainst(t, srv, "-state", filepath.Join(t.TempDir(), "s.json"), "-hostname", "web-1", "-ip", "10.1.2.3")
+	assert.Equal(t, exitDenied, r.code)
+	assert.Contains(t, r.stderr, "APIGW.0301")
+	assert.Contains(t, r.stderr, "check HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK and the project ID")
+}
+
+func TestInstallPathQuota(t *testing.T) {
+	srv := newFake(t)
+	srv.SetPathQuota(1)
+	r := runAgainst(t, srv, "-state", filepath.Join(t.TempDir(), "s.json"), "-hostname", "web-1", "-ip", "10.1.2.3",
+		"-path", "/a", "-path", "/b")
+	assert.Equal(t, exitFailed, r.code)
+	assert.Contains(t, r.stdout, "registered agent", "the registration itself succeeded")
+	assert.Contains(t, r.stderr, "BackupService.7407")
+	assert.Contains(t, r.stderr, "as many backup paths as CBR allows")
+}
+
+func TestInstallInvalidInput(t *testing.T) {
+	srv := newFake(t)
+	state := filepath.Join(t.TempDir(), "s.json")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-ip", "not-an-ip", "-hostname", "h"}, "invalid host_ip"},
+		{[]string{"-ip", "10.1.2.3", "-hostname", "h", "-type", "vm"}, "invalid agent_type"},
+		{[]string{"-ip", "10.1.2.3", "-hostname", "h", "-path", "relative/dir"}, "invalid add_path"},
+		{[]string{"-ip", "10.1.2.3", "-hostname", "h", "-agent-version", "1.0"}, "invalid agent_version"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"-timeout", "0s"}, "-timeout must be positive"},
+		{[]string{"-uninstall", "-path", "/a"}, "-path and -uninstall do not go together"},
+		{[]string{"-no-such-flag"}, "flag provided but not defined"},
+	} {
+		r := runAgainst(t, srv, append([]string{"-state", state}, tc.args...)...)
+		assert.Equal(t, exitUsage, r.code, tc.args)
+		assert.Contains(t, r.stderr, tc.want, tc.args)
+	}
+	// Only the registration before the invalid path reached the server; a
+	// re-run with the path fixed finishes the job.
+	assert.Len(t, srv.Agents(), 1)
+	assert.Equal(t, 1, srv.Requests())
+}
+
+func TestInstallBadStateFile(t *testing.T) {
+	srv := newFake(t)
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.json")
+	require.NoError(t, os.WriteFile(state, []byte("garbage"), 0o600))
+	r := runAgainst(t, srv, "-state", state, "-hostname", "h", "-ip", "10.1.2.3")
+	assert.Equal(t, exitLocal, r.code)
+	assert.Contains(t, r.stderr, "state file "+state+" does not hold an agent ID; fix it, or remove it to register this host as a new agent")
+
+	r = runAgainst(t, srv, "-state", state, "-uninstall")
+	assert.Equal(t, exitLocal, r.code)
+
+	// A state file that cannot be read.
+	r = runAgainst(t, srv, "-state", dir, "-hostname", "h", "-ip", "10.1.2.3")
+	assert.Equal(t, exitLocal, r.code)
+	assert.Contains(t, r.stderr, "installer: cannot read the state file: ")
+	assert.Contains(t, r.stderr, "choose another file with -state")
+	assert.Equal(t, 0, srv.Requests())
+}
+
+func TestHelp(t *testing.T) {
+	srv := newFake(t)
+	r := runAgainst(t, srv, "-h")
+	assert.Equal(t, exitOK, r.code)
+	assert.Contains(t, r.stderr, "Usage: installer [flags]")
+	assert.Contains(t, r.stderr, "-uninstall")
+	assert.Contains(t, r.stderr, "Exit codes:")
+	assert.Equal(t, 0, srv.Requests())
+}
+
+func TestRunUsesFakeWithoutCredentials(t *testing.T) {
+	t.Setenv("HUAWEICLOUD_SDK_AK", "")
+	var stdout, stderr bytes.Buffer
+	state := filepath.Join(t.TempDir(), "state.json")
+	code := run(context.Background(), []string{"-state", state, "-hostname", "web-1", "-ip", "10.1.2.3", "-path", "/opt/data"}, &stdout, &stderr)
+	require.Equal(t, exitOK, code, stderr.String())
+	assert.Contains(t, stderr.String(), "no HUAWEICLOUD_SDK_* credentials in the environment; using the in-process fake CBR server at http://127.0.0.1:")
+	assert.Contains(t, stdout.String(), "registered agent "+readState(t, state))
+	assert.Contains(t, stdout.String(), "backup paths added: /opt/data")
+}
+
+func TestRunRefusesEnvironmentCredentials(t *testing.T) {
+	t.Setenv("HUAWEICLOUD_SDK_AK", "AKEXAMPLEAKEXAMPLE00")
+	t.Setenv("HUAWEICLOUD_SDK_SK", "SKEXAMPLESKEXAMPLESKEXAMPLESKEXAMPLE0000")
+	var stdout, stderr bytes.Buffer
+	state := filepath.Join(t.TempDir(), "state.json")
+	code := run(context.Background(), []string{"-state", state, "-ip", "10.1.2.3"}, &stdout, &stderr)
+	assert.Equal(t, exitLocal, code)
+	assert.Contains(t, stderr.String(), "HUAWEICLOUD_SDK_AK is set, but this version of the installer cannot read credentials from the environment yet")
+	assert.NotContains(t, stderr.String(), "SKEXAMPLE")
+	assert.Empty(t, stdout.String())
+	_, err := os.Stat(state)
+	assert.ErrorIs(t, err, os.ErrNotExist, "nothing is written before there is a client")
+}
+
+func TestPrimaryIPv4(t *testing.T) {
+	ip, err := primaryIPv4()
+	if err != nil {
+		assert.Contains(t, err.Error(), "found no IPv4 address")
+		return
+	}
+	addr, perr := netip.ParseAddr(ip)
+	require.NoError(t, perr)
+	assert.True(t, addr.Is4(), ip)
+	assert.False(t, addr.IsLoopback(), ip)
+	assert.False(t, addr.IsLinkLocalUnicast(), ip)
+}
+
+func TestDetectedHostFacts(t *testing.T) {
+	if _, err := primaryIPv4(); err != nil {
+		// Without an address to detect, the installer asks for -ip.
+		srv := newFake(t)
+		r := runAgainst(t, srv, "-state", filepath.Join(t.TempDir(), "s.json"))
+		assert.Equal(t, exitLocal, r.code)
+		assert.Contains(t, r.stderr, "pass the address to register with -ip")
+		return
+	}
+	srv := newFake(t)
+	r := runAgainst(t, srv, "-state", filepath.Join(t.TempDir(), "s.json"))
+	require.Equal(t, exitOK, r.code, r.stderr)
+	hostname, err := os.Hostname()
+	require.NoError(t, err)
+	agents := srv.Agents()
+	require.Len(t, agents, 1)
+	assert.Equal(t, hostname, agents[0].HostName)
+	assert.Equal(t, runtime.GOOS, agents[0].HostOS)
+}
