@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -235,6 +236,16 @@ func NewClient(opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// Format prints the client's endpoint and project ID, for every fmt verb; it
+// never prints the credentials.
+func (c *Client) Format(f fmt.State, _ rune) {
+	if c == nil {
+		io.WriteString(f, "<nil>")
+		return
+	}
+	fmt.Fprintf(f, "cbr.Client{endpoint: %s, project: %s}", c.base, c.projectID)
+}
+
 // parseEndpoint checks an endpoint URL and returns it with a path ending in "/".
 func parseEndpoint(endpoint string, insecureHTTP bool) (*url.URL, error) {
 	if !strings.Contains(endpoint, "://") {
@@ -359,7 +370,10 @@ func retryableError(err error) bool {
 		redirErr *redirectError
 	)
 	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	// The retry policy has already stopped on the call's own context, so a
+	// DeadlineExceeded here is a per-attempt timeout (a dial, TLS-handshake,
+	// response-header or http.Client timeout), which is worth another attempt.
+	case errors.Is(err, context.Canceled):
 		return false
 	case errors.As(err, &apiErr):
 		return apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode >= 500 && apiErr.StatusCode != http.StatusNotImplemented
@@ -367,7 +381,8 @@ func retryableError(err error) bool {
 		errors.As(err, &hostErr), errors.As(err, &invalid), errors.As(err, &redirErr):
 		return false
 	case errors.As(err, &credErr):
-		return errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+		// err is a *url.Error, itself a net.Error: look beneath the credentials.
+		return errors.As(credErr.err, &netErr) || errors.Is(credErr.err, io.ErrUnexpectedEOF) || errors.Is(credErr.err, io.EOF)
 	}
 	msg := err.Error()
 	return !strings.Contains(msg, "unsupported protocol scheme") && !strings.Contains(msg, "invalid header")
@@ -375,7 +390,7 @@ func retryableError(err error) bool {
 
 // backoff returns the wait before retry number attempt+1: the Retry-After of a
 // 429 or 503 when it has one (the retry policy has already refused one longer
-// than max), else a uniformly random wait up to min(max, min·2^attempt).
+// than max), else a uniformly random wait in [0, min(max, min·2^attempt)).
 func backoff(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
 	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
 		if wait, ok := retryAfter(resp); ok {
@@ -383,24 +398,27 @@ func backoff(min, max time.Duration, attempt int, resp *http.Response) time.Dura
 		}
 	}
 	ceiling := max
-	if attempt < 32 && min<<attempt > 0 && min<<attempt < max {
+	if attempt < 63 && min <= max>>attempt { // min<<attempt <= max, without overflow
 		ceiling = min << attempt
 	}
 	if ceiling <= 0 {
 		return 0
 	}
-	return rand.N(ceiling + 1)
+	return rand.N(ceiling)
 }
 
 // retryAfter parses a Retry-After header, in seconds or as an HTTP date.
 func retryAfter(resp *http.Response) (time.Duration, bool) {
-	v := resp.Header.Get("Retry-After")
+	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
 	if v == "" {
 		return 0, false
 	}
-	if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-		if secs < 0 {
-			return 0, false
+	if strings.Trim(v, "0123456789") == "" {
+		// Seconds. A value too large for a Duration is a very long wait,
+		// not an absent one.
+		secs, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || secs > int64(math.MaxInt64/time.Second) {
+			return math.MaxInt64, true
 		}
 		return time.Duration(secs) * time.Second, true
 	}
@@ -477,6 +495,9 @@ func closeBody(req *http.Request) {
 // answer is an *APIError. op names the operation in errors; path is relative
 // to /v3/{project_id}/ and already escaped.
 func (c *Client) do(ctx context.Context, op, method, path string, query url.Values, in, out any) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cbr: %s: %w", op, err)
+	}
 	projectID, err := c.project(ctx)
 	if err != nil {
 		return fmt.Errorf("cbr: %s: %w", op, err)
@@ -505,6 +526,9 @@ func (c *Client) do(ctx context.Context, op, method, path string, query url.Valu
 
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if resp != nil { // an answer came, but the context ended first
+			resp.Body.Close()
+		}
 		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			err = fmt.Errorf("%w (%v)", ctxErr, err)
 		}

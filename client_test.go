@@ -1,0 +1,705 @@
+package cbr_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jarcoal/httpmock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cbrsdk/cbr"
+	"github.com/cbrsdk/cbr/cbrtest"
+)
+
+const (
+	testEndpoint = "https://cbr.ap-southeast-1.myhuaweicloud.com"
+	testProject  = "f841e01fd2b14e7fa41b6ae7aa6b0594"
+	testToken    = "MIIZtestTOKENvalue-do-not-print"
+	testAgentID  = "489654f2-363b-4ebf-966a-bdf079d97114"
+	agentsURL    = testEndpoint + "/v3/" + testProject + "/agents"
+)
+
+// fastRetry is the default policy's shape with waits short enough for tests.
+var fastRetry = cbr.RetryPolicy{MaxAttempts: 4, MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond}
+
+// documentedRegister is the request of the API's register example.
+var documentedRegister = cbr.AgentRegister{
+	AgentID:      testAgentID,
+	HostName:     "ecs-00002",
+	HostIP:       "10.10.0.2",
+	HostOS:       "linux",
+	AgentVersion: "1.0.0",
+	AgentType:    cbr.AgentTypeNative,
+}
+
+// stub answers requests in order from answers (the last one repeats) and
+// records every request it is sent, with its body.
+type stub struct {
+	answers []answer
+
+	mu     sync.Mutex
+	reqs   []*http.Request
+	bodies []string
+}
+
+// answer is one canned reply: an error, or a status with a body and headers.
+type answer struct {
+	status int
+	body   string
+	header http.Header
+	err    error
+}
+
+func (s *stub) respond(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		body, _ = io.ReadAll(req.Body)
+	}
+	s.mu.Lock()
+	i := len(s.reqs)
+	s.reqs = append(s.reqs, req)
+	s.bodies = append(s.bodies, string(body))
+	a := s.answers[min(i, len(s.answers)-1)]
+	s.mu.Unlock()
+	if a.err != nil {
+		return nil, a.err
+	}
+	resp := httpmock.NewStringResponse(a.status, a.body)
+	for k, v := range a.header {
+		resp.Header[k] = v
+	}
+	resp.Request = req
+	return resp, nil
+}
+
+func (s *stub) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.reqs)
+}
+
+// newMockClient returns a client whose attempts all go to a new httpmock
+// transport; a request that no responder matches fails the test.
+func newMockClient(t *testing.T, opts ...cbr.Option) (*cbr.Client, *httpmock.MockTransport) {
+	t.Helper()
+	mt := httpmock.NewMockTransport()
+	mt.RegisterNoResponder(func(req *http.Request) (*http.Response, error) {
+		t.Errorf("unexpected request %s %s", req.Method, req.URL)
+		return nil, errors.New("test: no responder")
+	})
+	c, err := cbr.NewClient(append([]cbr.Option{
+		cbr.WithEndpoint(testEndpoint),
+		cbr.WithProjectID(testProject),
+		cbr.WithCredentials(cbr.Token(testToken)),
+		cbr.WithHTTPClient(&http.Client{Transport: mt}),
+		cbr.WithRetry(fastRetry),
+	}, opts...)...)
+	require.NoError(t, err)
+	return c, mt
+}
+
+// newServerClient returns a client for an httptest server, with the
+// dedicated transport (no WithHTTPClient).
+func newServerClient(t *testing.T, url string, opts ...cbr.Option) *cbr.Client {
+	t.Helper()
+	c, err := cbr.NewClient(append([]cbr.Option{
+		cbr.WithEndpoint(url),
+		cbr.WithProjectID(testProject),
+		cbr.WithCredentials(cbr.Token(testToken)),
+		cbr.WithRetry(fastRetry),
+	}, opts...)...)
+	require.NoError(t, err)
+	return c
+}
+
+func TestNewClientOptionErrors(t *testing.T) {
+	valid := []cbr.Option{cbr.WithRegion("ap-southeast-1"), cbr.WithProjectID(testProject), cbr.WithCredentials(cbr.Token(testToken))}
+	tests := []struct {
+		name string
+		opt  cbr.Option
+		want string
+	}{
+		{"empty region", cbr.WithRegion(""), `cbr: invalid region ""`},
+		{"region with bad characters", cbr.WithRegion("AP_SOUTHEAST 1"), `cbr: invalid region "AP_SOUTHEAST 1"`},
+		{"empty endpoint", cbr.WithEndpoint(""), "cbr: endpoint is empty"},
+		{"endpoint scheme", cbr.WithEndpoint("ftp://cbr.example.com"), `scheme "ftp" is not http or https`},
+		{"endpoint without host", cbr.WithEndpoint("https://"), "cbr: invalid endpoint: no host"},
+		{"endpoint with user info", cbr.WithEndpoint("https://u:p@cbr.example.com"), "must not have user info"},
+		{"endpoint with query", cbr.WithEndpoint("https://cbr.example.com/?x=1"), "must not have user info, a query"},
+		{"endpoint with fragment", cbr.WithEndpoint("https://cbr.example.com/#f"), "a query or a fragment"},
+		{"unparsable endpoint", cbr.WithEndpoint("https://cbr example.com"), "cbr: invalid endpoint"},
+		{"plain http off loopback", cbr.WithEndpoint("http://10.1.2.3:8080"), "plain http on a non-loopback host"},
+		{"empty project", cbr.WithProjectID(""), "cbr: invalid project ID: is required"},
+		{"project with slash", cbr.WithProjectID("a/b"), `cbr: invalid project ID: must not contain "/"`},
+		{"project dot-dot", cbr.WithProjectID(".."), `cbr: invalid project ID: must not be "." or ".."`},
+		{"project control char", cbr.WithProjectID("a\nb"), "cbr: invalid project ID: contains a control character"},
+		{"nil credentials", cbr.WithCredentials(nil), "cbr: credentials are nil"},
+		{"nil HTTP client", cbr.WithHTTPClient(nil), "cbr: HTTP client is nil"},
+		{"zero attempts", cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 0}), "MaxAttempts 0 is not within 1 to 20"},
+		{"too many attempts", cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 21}), "MaxAttempts 21 is not within 1 to 20"},
+		{"negative wait", cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 2, MinWait: -1}), "0 <= MinWait"},
+		{"max below min", cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 2, MinWait: time.Second, MaxWait: time.Millisecond}), "MinWait (1s) <= MaxWait (1ms)"},
+		{"nil logger", cbr.WithLogger(nil), "cbr: logger is nil"},
+		{"empty user agent", cbr.WithUserAgent(""), `cbr: invalid user agent ""`},
+		{"user agent with newline", cbr.WithUserAgent("x\r\nX-Evil: 1"), "cbr: invalid user agent"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := cbr.NewClient(append(valid, tt.opt)...)
+			require.Error(t, err)
+			assert.Nil(t, c)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.NotContains(t, err.Error(), "\n")
+		})
+	}
+}
+
+func TestNewClientNamesWhatIsMissing(t *testing.T) {
+	region := cbr.WithRegion("ap-southeast-1")
+	project := cbr.WithProjectID(testProject)
+	creds := cbr.WithCredentials(cbr.Token(testToken))
+	tests := []struct {
+		name string
+		opts []cbr.Option
+		want string
+	}{
+		{"nothing", nil, "cbr: missing endpoint: use WithRegion or WithEndpoint"},
+		{"endpoint", []cbr.Option{project, creds}, "cbr: missing endpoint: use WithRegion or WithEndpoint"},
+		{"project ID", []cbr.Option{region, creds}, "cbr: missing project ID: use WithProjectID"},
+		{"credentials", []cbr.Option{region, project}, "cbr: missing credentials: use WithCredentials"},
+		{"unknown region", []cbr.Option{cbr.WithRegion("xx-nowhere-9"), project, creds}, `cbr: unknown region "xx-nowhere-9": give its endpoint with WithEndpoint`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := cbr.NewClient(tt.opts...)
+			require.Error(t, err)
+			assert.EqualError(t, err, tt.want)
+		})
+	}
+}
+
+func TestNewClientAcceptsGoodConfigurations(t *testing.T) {
+	project := cbr.WithProjectID(testProject)
+	creds := cbr.WithCredentials(cbr.Token(testToken))
+	tests := []struct {
+		name string
+		opts []cbr.Option
+	}{
+		{"known region", []cbr.Option{cbr.WithRegion("cn-north-4")}},
+		{"unknown region with endpoint", []cbr.Option{cbr.WithRegion("xx-nowhere-9"), cbr.WithEndpoint("https://cbr.example.com")}},
+		{"endpoint without scheme", []cbr.Option{cbr.WithEndpoint("cbr.example.com")}},
+		{"http on 127.0.0.1", []cbr.Option{cbr.WithEndpoint("http://127.0.0.1:8080")}},
+		{"http on localhost", []cbr.Option{cbr.WithEndpoint("http://localhost:8080")}},
+		{"http on ::1", []cbr.Option{cbr.WithEndpoint("http://[::1]:8080")}},
+		{"http elsewhere, opted in", []cbr.Option{cbr.WithEndpoint("http://10.1.2.3:8080"), cbr.WithInsecureHTTP()}},
+		{"nil option skipped", []cbr.Option{nil, cbr.WithRegion("ap-southeast-1")}},
+		{"every option", []cbr.Option{
+			cbr.WithRegion("ap-southeast-1"), cbr.WithHTTPClient(&http.Client{}), cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1}),
+			cbr.WithLogger(slogTo(io.Discard)), cbr.WithUserAgent("installer/2.1"),
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := cbr.NewClient(append(tt.opts, project, creds)...)
+			require.NoError(t, err)
+			assert.NotNil(t, c)
+		})
+	}
+	assert.Len(t, cbr.Regions(), 34)
+	assert.Contains(t, cbr.Regions(), "ap-southeast-1")
+}
+
+// TestEndpointFromRegion checks the endpoint a region gives, at the wire.
+func TestEndpointFromRegion(t *testing.T) {
+	st := &stub{answers: []answer{{status: 200, body: string(golden(t, "register_response.json"))}}}
+	mt := httpmock.NewMockTransport()
+	mt.RegisterNoResponder(st.respond)
+	c, err := cbr.NewClient(cbr.WithRegion("cn-north-4"), cbr.WithProjectID(testProject),
+		cbr.WithCredentials(cbr.Token(testToken)), cbr.WithHTTPClient(&http.Client{Transport: mt}))
+	require.NoError(t, err)
+
+	_, err = c.RegisterAgent(context.Background(), documentedRegister)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.count())
+	assert.Equal(t, "https://cbr.cn-north-4.myhuaweicloud.com/v3/"+testProject+"/agents", st.reqs[0].URL.String())
+}
+
+// TestEndpointPathPrefix checks that paths are joined to the endpoint's path,
+// never resolved from the host's root.
+func TestEndpointPathPrefix(t *testing.T) {
+	st := &stub{answers: []answer{{status: 200, body: string(golden(t, "register_response.json"))}}}
+	c, mt := newMockClient(t, cbr.WithEndpoint("https://gateway.example.com/cbr"))
+	mt.RegisterNoResponder(st.respond)
+
+	_, err := c.RegisterAgent(context.Background(), documentedRegister)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.count())
+	assert.Equal(t, "https://gateway.example.com/cbr/v3/"+testProject+"/agents", st.reqs[0].URL.String())
+}
+
+func TestClientPrintsNoSecret(t *testing.T) {
+	c, _ := newMockClient(t)
+	for _, format := range []string{"%v", "%+v", "%#v", "%s", "%d", "%x", "%q"} {
+		out := fmt.Sprintf(format, c)
+		assert.NotContains(t, out, testToken, format)
+		assert.NotContains(t, out, fmt.Sprintf("%x", testToken), format)
+		out = fmt.Sprintf(format, struct{ C *cbr.Client }{c})
+		assert.NotContains(t, out, testToken, format)
+	}
+	assert.Contains(t, fmt.Sprint(c), testEndpoint, "the client still says where it points")
+}
+
+func TestRetryTransientStatusesThenSuccess(t *testing.T) {
+	st := &stub{answers: []answer{
+		{status: 503, body: `{"error_code":"APIGW.0613","error_msg":"IAM unavailable"}`},
+		{status: 503, body: `{"error_code":"APIGW.0613","error_msg":"IAM unavailable"}`},
+		{status: 200, body: string(golden(t, "register_response.json"))},
+	}}
+	c, mt := newMockClient(t)
+	mt.RegisterResponder("POST", agentsURL, st.respond)
+
+	agent, err := c.RegisterAgent(context.Background(), documentedRegister)
+	require.NoError(t, err)
+	assert.Equal(t, testAgentID, agent.AgentID)
+	require.Equal(t, 3, st.count())
+	want := compact(t, "register_request.json")
+	for i, body := range st.bodies {
+		assert.Equal(t, want, body, "attempt %d sends the same body", i+1)
+		assert.Equal(t, testToken, st.reqs[i].Header.Get("X-Auth-Token"), "attempt %d is authenticated", i+1)
+	}
+}
+
+func TestRetryByStatus(t *testing.T) {
+	tests := []struct {
+		status   int
+		attempts int
+	}{
+		{http.StatusBadRequest, 1},
+		{http.StatusUnauthorized, 1},
+		{http.StatusForbidden, 1},
+		{http.StatusNotFound, 1},
+		{http.StatusRequestTimeout, 1},
+		{http.StatusConflict, 1},
+		{http.StatusFound, 1},
+		{http.StatusNotImplemented, 1},
+		{http.StatusTooManyRequests, 3},
+		{http.StatusInternalServerError, 3},
+		{http.StatusBadGateway, 3},
+		{http.StatusServiceUnavailable, 3},
+		{http.StatusGatewayTimeout, 3},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+			st := &stub{answers: []answer{{status: tt.status, body: `{"error_code":"E.1","error_msg":"m"}`}}}
+			c, mt := newMockClient(t, cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 3, MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond}))
+			mt.RegisterResponder("POST", agentsURL, st.respond)
+
+			_, err := c.RegisterAgent(context.Background(), documentedRegister)
+			var apiErr *cbr.APIError
+			require.ErrorAs(t, err, &apiErr)
+			assert.Equal(t, tt.status, apiErr.StatusCode)
+			assert.Equal(t, tt.attempts, apiErr.Attempts)
+			assert.Equal(t, tt.attempts, st.count())
+		})
+	}
+}
+
+func TestRetryGivesUpAfterMaxAttempts(t *testing.T) {
+	st := &stub{answers: []answer{{status: 503, body: `{"error_code":"APIGW.0613","error_msg":"IAM unavailable"}`,
+		header: http.Header{"X-Request-Id": {"rid-last"}}}}}
+	c, mt := newMockClient(t)
+	mt.RegisterResponder("POST", agentsURL, st.respond)
+
+	_, err := c.RegisterAgent(context.Background(), documentedRegister)
+	var apiErr *cbr.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, 503, apiErr.StatusCode)
+	assert.Equal(t, "APIGW.0613", apiErr.Code)
+	assert.Equal(t, "IAM unavailable", apiErr.Message)
+	assert.Equal(t, "rid-last", apiErr.RequestID)
+	assert.Equal(t, fastRetry.MaxAttempts, apiErr.Attempts)
+	assert.Equal(t, fastRetry.MaxAttempts, st.count())
+}
+
+func TestRetryAfter(t *testing.T) {
+	throttled := `{"error_code":"APIGW.0308","error_msg":"The throttling threshold has been reached"}`
+	t.Run("within MaxWait is retried", func(t *testing.T) {
+		st := &stub{answers: []answer{
+			{status: 429, body: throttled, header: http.Header{"Retry-After": {"0"}}},
+			{status: 200, body: string(golden(t, "register_response.json"))},
+		}}
+		c, mt := newMockClient(t)
+		mt.RegisterResponder("POST", agentsURL, st.respond)
+
+		_, err := c.RegisterAgent(context.Background(), documentedRegister)
+		require.NoError(t, err)
+		assert.Equal(t, 2, st.count())
+	})
+	for _, retryAfter := range []string{"1", "3600", "99999999999999999", "99999999999999999999", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)} {
+		t.Run("beyond MaxWait stops: "+retryAfter, func(t *testing.T) {
+			st := &stub{answers: []answer{{status: 429, body: throttled, header: http.Header{"Retry-After": {retryAfter}}}}}
+			c, mt := newMockClient(t)
+			mt.RegisterResponder("POST", agentsURL, st.respond)
+
+			start := time.Now()
+			_, err := c.RegisterAgent(context.Background(), documentedRegister)
+			assert.Less(t, time.Since(start), 2*time.Second)
+			var apiErr *cbr.APIError
+			require.ErrorAs(t, err, &apiErr)
+			assert.ErrorIs(t, err, cbr.ErrRateLimited)
+			assert.Equal(t, 429, apiErr.StatusCode)
+			assert.Equal(t, "APIGW.0308", apiErr.Code)
+			assert.Equal(t, 1, apiErr.Attempts)
+			assert.Equal(t, 1, st.count())
+		})
+	}
+}
+
+func TestRetryDroppedConnection(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		w.Write(golden(t, "register_response.json"))
+	}))
+	defer srv.Close()
+	c := newServerClient(t, srv.URL)
+
+	agent, err := c.RegisterAgent(context.Background(), documentedRegister)
+	require.NoError(t, err)
+	assert.Equal(t, testAgentID, agent.AgentID)
+	assert.Equal(t, int32(2), hits.Load())
+}
+
+// countingTransport counts the attempts that reach the base transport.
+type countingTransport struct {
+	n    atomic.Int32
+	base http.RoundTripper
+}
+
+func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.n.Add(1)
+	return t.base.RoundTrip(req)
+}
+
+func TestRetryConnectionRefused(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close() // nothing listens there now
+
+	ct := &countingTransport{base: &http.Transport{}}
+	c := newServerClient(t, url, cbr.WithHTTPClient(&http.Client{Transport: ct}))
+
+	_, err := c.RegisterAgent(context.Background(), documentedRegister)
+	require.Error(t, err)
+	var opErr *net.OpError
+	assert.ErrorAs(t, err, &opErr)
+	var apiErr *cbr.APIError
+	assert.False(t, errors.As(err, &apiErr))
+	assert.Equal(t, int32(fastRetry.MaxAttempts), ct.n.Load())
+	assert.True(t, strings.HasPrefix(err.Error(), "cbr: register agent: "), err.Error())
+}
+
+func TestNoRetryOnUntrustedCertificate(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Error("the handler must not be reached")
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	defer srv.Close()
+	c := newServerClient(t, srv.URL) // the dedicated transport trusts only the system roots
+
+	_, err := c.RegisterAgent(context.Background(), documentedRegister)
+	var certErr *tls.CertificateVerificationError
+	require.ErrorAs(t, err, &certErr)
+	assert.Equal(t, int32(1), conns.Load(), "exactly one attempt")
+}
+
+// hangingServer accepts requests and answers none until the test ends.
+func hangingServer(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	var hits atomic.Int32
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		select {
+		case <-r.Context().Done():
+		case <-done:
+		}
+	}))
+	t.Cleanup(func() { close(done); srv.Close() })
+	return srv, &hits
+}
+
+func TestContextDeadlineDuringHangingResponse(t *testing.T) {
+	srv, hits := hangingServer(t)
+	c := newServerClient(t, srv.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+
+	start := time.Now()
+	_, err := c.RegisterAgent(ctx, documentedRegister)
+	assert.Less(t, time.Since(start), 2*time.Second)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.True(t, strings.HasPrefix(err.Error(), "cbr: register agent: "), err.Error())
+	assert.Equal(t, int32(1), hits.Load())
+}
+
+func TestContextCanceledDuringHangingResponse(t *testing.T) {
+	srv, hits := hangingServer(t)
+	c := newServerClient(t, srv.URL)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+
+	start := time.Now()
+	_, err := c.UpdateAgent(ctx, testAgentID, cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
+	assert.Less(t, time.Since(start), 2*time.Second)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, int32(1), hits.Load())
+}
+
+func TestContextDeadlineDuringBackoff(t *testing.T) {
+	st := &stub{answers: []answer{{status: 503, body: `{"error_code":"APIGW.0613","error_msg":"IAM unavailable"}`,
+		header: http.Header{"Retry-After": {"10"}}}}}
+	c, mt := newMockClient(t, cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 4, MinWait: time.Second, MaxWait: 30 * time.Second}))
+	mt.RegisterResponder("POST", agentsURL, st.respond)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+
+	start := time.Now()
+	_, err := c.RegisterAgent(ctx, documentedRegister)
+	assert.Less(t, time.Since(start), 2*time.Second, "the 10s wait is cut short by the deadline")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, 1, st.count())
+}
+
+func TestContextAlreadyDoneSendsNothing(t *testing.T) {
+	c, mt := newMockClient(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	_, err := c.RegisterAgent(ctx, documentedRegister)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, 0, mt.GetTotalCallCount())
+}
+
+func TestConcurrentCallsShareOneClient(t *testing.T) {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	srv.InjectFaults(
+		cbrtest.Fault{Status: 503}, cbrtest.Fault{Status: 502}, cbrtest.Fault{Drop: true}, cbrtest.Fault{Status: 429, RetryAfter: "0"},
+	)
+	c, err := srv.Client()
+	require.NoError(t, err)
+
+	const n = 32
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("agent-%02d", i)
+			_, err := c.RegisterAgent(context.Background(), cbr.AgentRegister{
+				AgentID: id, HostName: "host-" + id, HostIP: fmt.Sprintf("10.0.0.%d", i+1), HostOS: "linux",
+			})
+			if err == nil {
+				_, err = c.UpdateAgent(context.Background(), id, cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+
+	for i, err := range errs {
+		assert.NoError(t, err, "goroutine %d", i)
+	}
+	agents := srv.Agents()
+	require.Len(t, agents, n)
+	for i, a := range agents {
+		assert.Equal(t, fmt.Sprintf("agent-%02d", i), a.AgentID)
+		assert.Equal(t, cbr.AgentStatusUninstall, a.Status)
+		assert.Equal(t, fmt.Sprintf("10.0.0.%d", i+1), a.HostIP)
+	}
+	assert.Equal(t, 2*n+4, srv.Requests(), "every call once, plus one retry per fault")
+}
+
+func TestNoTokenInErrors(t *testing.T) {
+	var errs []error
+
+	// API errors of every kind, retried and not.
+	for _, status := range []int{400, 401, 403, 404, 429, 500, 503} {
+		st := &stub{answers: []answer{{status: status, body: `{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information: decrypt token fail","request_id":"r"}`}}}
+		c, mt := newMockClient(t)
+		mt.RegisterResponder("PUT", agentsURL+"/"+testAgentID, st.respond)
+		_, err := c.UpdateAgent(context.Background(), testAgentID, cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
+		errs = append(errs, err)
+	}
+	// Transport errors, validation, a done context.
+	c, mt := newMockClient(t)
+	mt.RegisterResponder("POST", agentsURL, httpmock.NewErrorResponder(errors.New("connection reset by peer")))
+	_, err := c.RegisterAgent(context.Background(), documentedRegister)
+	errs = append(errs, err)
+	_, err = c.RegisterAgent(context.Background(), cbr.AgentRegister{AgentID: "a/b"})
+	errs = append(errs, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = c.RegisterAgent(ctx, documentedRegister)
+	errs = append(errs, err)
+	srv, _ := hangingServer(t)
+	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err = newServerClient(t, srv.URL).RegisterAgent(ctx, documentedRegister)
+	errs = append(errs, err)
+
+	for i, err := range errs {
+		require.Error(t, err, "case %d", i)
+		for _, format := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
+			assert.NotContains(t, fmt.Sprintf(format, err), testToken, "case %d, %s", i, format)
+		}
+		assert.NotContains(t, err.Error(), "\n", "case %d: one line", i)
+		assert.True(t, strings.HasPrefix(err.Error(), "cbr: "), "case %d: %s", i, err)
+	}
+}
+
+func TestLoggerGetsNoSecret(t *testing.T) {
+	var buf syncBuffer
+	logger := slogTo(&buf)
+	st := &stub{answers: []answer{
+		{status: 503, body: `{"error_code":"APIGW.0613","error_msg":"IAM unavailable"}`},
+		{status: 200, body: string(golden(t, "register_response.json"))},
+	}}
+	c, mt := newMockClient(t, cbr.WithLogger(logger))
+	mt.RegisterResponder("POST", agentsURL, st.respond)
+
+	_, err := c.RegisterAgent(context.Background(), documentedRegister)
+	require.NoError(t, err)
+	out := buf.String()
+	assert.Contains(t, out, "retrying request", "a retry is logged")
+	assert.NotContains(t, out, testToken)
+	assert.NotContains(t, out, "ecs-00002", "no body is logged")
+}
+
+// syncBuffer is a bytes.Buffer that is safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// slogTo returns a logger that writes every level as text to w.
+func slogTo(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// trackedBody records whether it was closed.
+type trackedBody struct {
+	io.Reader
+	closed atomic.Bool
+}
+
+func (b *trackedBody) Close() error { b.closed.Store(true); return nil }
+
+// roundTripFunc adapts a function to http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// TestContextDoneAfterAnswer checks that an answer that arrives as the
+// context ends still ends the call with the context's error, and that its
+// body is closed.
+func TestContextDoneAfterAnswer(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	body := &trackedBody{Reader: bytes.NewReader(golden(t, "register_response.json"))}
+	rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		cancel()
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: body, Request: req}, nil
+	})
+	c := newServerClient(t, testEndpoint, cbr.WithHTTPClient(&http.Client{Transport: rt}))
+
+	_, err := c.RegisterAgent(ctx, documentedRegister)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.True(t, body.closed.Load(), "the response body is closed")
+}
+
+func TestRetryPerAttemptTimeout(t *testing.T) {
+	var hits atomic.Int32
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			select { // the first attempt hangs
+			case <-r.Context().Done():
+			case <-done:
+			}
+			return
+		}
+		w.Write(golden(t, "register_response.json"))
+	}))
+	defer srv.Close()
+	defer close(done)
+	c := newServerClient(t, srv.URL, cbr.WithHTTPClient(&http.Client{Timeout: 100 * time.Millisecond}))
+
+	_, err := c.RegisterAgent(context.Background(), documentedRegister)
+	require.NoError(t, err)
+	assert.Equal(t, int32(2), hits.Load())
+}
+
+// failingCredentials counts its calls and always fails.
+type failingCredentials struct{ calls atomic.Int32 }
+
+func (f *failingCredentials) Authenticate(*http.Request, []byte) error {
+	f.calls.Add(1)
+	return errors.New("no credentials available")
+}
+
+func TestFailedCredentialsAreNotRetriedOrSent(t *testing.T) {
+	creds := &failingCredentials{}
+	c, mt := newMockClient(t, cbr.WithCredentials(creds))
+
+	_, err := c.RegisterAgent(context.Background(), documentedRegister)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cbr: authenticate: no credentials available")
+	assert.Equal(t, int32(1), creds.calls.Load())
+	assert.Equal(t, 0, mt.GetTotalCallCount())
+
+	c, mt = newMockClient(t, cbr.WithCredentials(cbr.Token("")))
+	_, err = c.RegisterAgent(context.Background(), documentedRegister)
+	assert.ErrorContains(t, err, "cbr: token is empty")
+	assert.Equal(t, 0, mt.GetTotalCallCount())
+}
