@@ -43,3 +43,7 @@ func (t Token) Format(f fmt.State, _ rune) { io.WriteString(f, t.String()) }
 
 // LogValue returns a redacted form for log/slog.
 func (t Token) LogValue() slog.Value { return slog.StringValue(t.String()) }
+
+// MarshalJSON returns the redacted form as a JSON string, so that a token in a
+// struct logged as JSON stays secret. Use string(t) for the token itself.
+func (t Token) MarshalJSON() ([]byte, error) { return []byte(`"` + t.String() + `"`), nil }
