@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -21,17 +22,19 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := run(ctx, os.Stdout, os.Stderr); err != nil {
+		cancel()
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-
-	c, closeFake, err := newClient()
+// run registers an agent, marks it uninstalled and writes the agent to stdout
+// as indented JSON; notes for the user go to stderr.
+func run(ctx context.Context, stdout, stderr io.Writer) error {
+	c, closeFake, err := newClient(stderr)
 	if err != nil {
 		return err
 	}
@@ -56,18 +59,18 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Println(string(out))
-	return nil
+	_, err = fmt.Fprintln(stdout, string(out))
+	return err
 }
 
 // newClient returns a client for CBR when credentials are in the environment,
 // else for an in-process fake server, and a function that stops the fake.
-func newClient() (*cbr.Client, func(), error) {
+func newClient(stderr io.Writer) (*cbr.Client, func(), error) {
 	if os.Getenv("HUAWEICLOUD_SDK_AK") != "" {
 		return nil, nil, fmt.Errorf("HUAWEICLOUD_SDK_AK is set, but this version of the quickstart runs only on the fake server")
 	}
 	srv := cbrtest.NewServer()
-	fmt.Fprintf(os.Stderr, "quickstart: no HUAWEICLOUD_SDK_* credentials in the environment; using the in-process fake CBR server at %s\n", srv.URL)
+	fmt.Fprintf(stderr, "quickstart: no HUAWEICLOUD_SDK_* credentials in the environment; using the in-process fake CBR server at %s\n", srv.URL)
 	c, err := srv.Client()
 	if err != nil {
 		srv.Close()
