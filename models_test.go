@@ -174,6 +174,8 @@ func TestTimestampForms(t *testing.T) {
 		{`"2022-01-30T09:28:09+08:00"`, time.Date(2022, 1, 30, 1, 28, 9, 0, time.UTC)},
 		{`"2022-01-30T09:28:09.334153+08:00"`, time.Date(2022, 1, 30, 1, 28, 9, 334153e3, time.UTC)},
 		{`"2022-01-30T01:28:09-05:30"`, time.Date(2022, 1, 30, 6, 58, 9, 0, time.UTC)},
+		{`"2022-01-30T09:28:09\u002B08:00"`, time.Date(2022, 1, 30, 1, 28, 9, 0, time.UTC)}, // escapes are decoded
+		{`"2022-01-30\u002009:28:09"`, time.Date(2022, 1, 30, 9, 28, 9, 0, time.UTC)},
 		{`null`, time.Time{}},
 		{`""`, time.Time{}},
 	}
