@@ -164,8 +164,10 @@ func WithRetry(p RetryPolicy) Option {
 	}
 }
 
-// WithLogger logs each retry at level Debug and each failed attempt at level
-// Warn. No header, body or secret is logged. Without it the client never logs.
+// WithLogger logs each call and each retry at level Debug, and each attempt
+// that got no answer (a connection failure, a timeout) at level Error. Only the
+// method, the URL (which holds no secret), the status and the error are logged,
+// never a header or a body. Without it the client never logs.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {

@@ -592,6 +592,7 @@ func TestLoggerGetsNoSecret(t *testing.T) {
 	logger := slogTo(&buf)
 	st := &stub{answers: []answer{
 		{status: 503, body: `{"error_code":"APIGW.0613","error_msg":"IAM unavailable"}`},
+		{err: errors.New("connection reset by peer")},
 		{status: 200, body: string(golden(t, "register_response.json"))},
 	}}
 	c, mt := newMockClient(t, cbr.WithLogger(logger))
@@ -600,9 +601,14 @@ func TestLoggerGetsNoSecret(t *testing.T) {
 	_, err := c.RegisterAgent(context.Background(), documentedRegister)
 	require.NoError(t, err)
 	out := buf.String()
-	assert.Contains(t, out, "retrying request", "a retry is logged")
+	assert.Contains(t, out, `level=DEBUG msg="performing request"`)
+	assert.Contains(t, out, `level=DEBUG msg="retrying request"`)
+	assert.Contains(t, out, "status: 503")
+	assert.Contains(t, out, `level=ERROR msg="request failed"`)
+	assert.Contains(t, out, "connection reset by peer")
 	assert.NotContains(t, out, testToken)
 	assert.NotContains(t, out, "ecs-00002", "no body is logged")
+	assert.NotContains(t, out, "X-Auth-Token", "no header is logged")
 }
 
 // syncBuffer is a bytes.Buffer that is safe for concurrent writes.
