@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // RegisterAgent registers an agent, as an agent's installer does:
@@ -26,12 +25,12 @@ import (
 // broke after the request was sent, the attempt timed out, or the answer was a
 // 5xx), it asks the API with ShowAgent, and returns the agent without error
 // when it is registered under AgentID with the same host facts and a status
-// other than uninstall. That check runs even when ctx is already done, under a
-// context that keeps ctx's values but not its cancellation, for at most 5
-// seconds: an installer whose deadline ran out during the very attempt that
-// registered it learns that it succeeded, at the cost of returning up to 5
-// seconds after ctx is done. If the check finds nothing, or fails, the error
-// of the registration is returned, with the check's outcome appended to its text.
+// other than uninstall. If the check finds nothing, or fails, the error of the
+// registration is returned, with the check's outcome appended to its text.
+//
+// The check honours ctx like everything else: when ctx is done before it can
+// run, the error says that whether the agent was registered is unknown. Call
+// RegisterAgent again with the same AgentID to settle it; that is always safe.
 func (c *Client) RegisterAgent(ctx context.Context, in AgentRegister) (*Agent, error) {
 	const op = "register agent"
 	if err := in.validate(op); err != nil {
@@ -204,16 +203,13 @@ func checkID(id string) *ValidationError {
 	return nil
 }
 
-// registerCheckTimeout bounds the ShowAgent with which RegisterAgent settles a
-// registration whose outcome is unknown.
-const registerCheckTimeout = 5 * time.Second
-
 // confirmRegistered settles a failed registration that may have taken effect:
 // it returns the agent when ShowAgent finds it registered as in asked, and err,
 // with what the check found, when it does not.
 func (c *Client) confirmRegistered(ctx context.Context, in AgentRegister, err error) (*Agent, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), registerCheckTimeout)
-	defer cancel()
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("%w; whether agent %s was registered is unknown: register it again to settle it", err, in.AgentID)
+	}
 	a, showErr := c.ShowAgent(ctx, in.AgentID)
 	switch {
 	case showErr == nil && in.registeredAs(a):

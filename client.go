@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -170,8 +171,10 @@ func WithRetry(p RetryPolicy) Option {
 	}
 }
 
-// WithLogger logs each retry at level Debug and each failed attempt at level
-// Warn. No header, body or secret is logged. Without it the client never logs.
+// WithLogger logs each call and each retry at level Debug, and each attempt
+// that got no answer (a connection failure, a timeout) at level Error. Only the
+// method, the URL (which holds no secret), the status and the error are logged,
+// never a header or a body. Without it the client never logs.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
@@ -251,6 +254,16 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 	c.http = newRetryClient(cfg, c.host)
 	return c, nil
+}
+
+// Format prints the client's endpoint and project ID, for every fmt verb; it
+// never prints the credentials.
+func (c *Client) Format(f fmt.State, _ rune) {
+	if c == nil {
+		io.WriteString(f, "<nil>")
+		return
+	}
+	fmt.Fprintf(f, "cbr.Client{endpoint: %s, project: %s}", c.base, c.projectID)
 }
 
 // parseEndpoint checks an endpoint URL and returns it with a path ending in "/".
@@ -368,32 +381,44 @@ func retryableError(err error) bool {
 	var (
 		apiErr   *APIError
 		credErr  *credentialsError
-		certErr  *tls.CertificateVerificationError
-		recErr   tls.RecordHeaderError
-		unknown  x509.UnknownAuthorityError
-		hostErr  x509.HostnameError
-		invalid  x509.CertificateInvalidError
 		netErr   net.Error
 		redirErr *redirectError
 	)
 	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	// The retry policy has already stopped on the call's own context, so a
+	// DeadlineExceeded here is a per-attempt timeout (a dial, TLS-handshake,
+	// response-header or http.Client timeout), which is worth another attempt.
+	case errors.Is(err, context.Canceled):
 		return false
 	case errors.As(err, &apiErr):
 		return apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode >= 500 && apiErr.StatusCode != http.StatusNotImplemented
-	case errors.As(err, &certErr), errors.As(err, &recErr), errors.As(err, &unknown),
-		errors.As(err, &hostErr), errors.As(err, &invalid), errors.As(err, &redirErr):
+	case isTLSFailure(err), errors.As(err, &redirErr):
 		return false
 	case errors.As(err, &credErr):
-		return errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+		// err is a *url.Error, itself a net.Error: look beneath the credentials.
+		return errors.As(credErr.err, &netErr) || errors.Is(credErr.err, io.ErrUnexpectedEOF) || errors.Is(credErr.err, io.EOF)
 	}
 	msg := err.Error()
 	return !strings.Contains(msg, "unsupported protocol scheme") && !strings.Contains(msg, "invalid header")
 }
 
+// isTLSFailure reports whether err is a failed TLS handshake: an untrusted or
+// invalid certificate, or a server that does not speak TLS.
+func isTLSFailure(err error) bool {
+	var (
+		certErr *tls.CertificateVerificationError
+		recErr  tls.RecordHeaderError
+		unknown x509.UnknownAuthorityError
+		hostErr x509.HostnameError
+		invalid x509.CertificateInvalidError
+	)
+	return errors.As(err, &certErr) || errors.As(err, &recErr) || errors.As(err, &unknown) ||
+		errors.As(err, &hostErr) || errors.As(err, &invalid)
+}
+
 // backoff returns the wait before retry number attempt+1: the Retry-After of a
 // 429 or 503 when it has one (the retry policy has already refused one longer
-// than max), else a uniformly random wait up to min(max, min·2^attempt).
+// than max), else a uniformly random wait in [0, min(max, min·2^attempt)).
 func backoff(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
 	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
 		if wait, ok := retryAfter(resp); ok {
@@ -401,24 +426,27 @@ func backoff(min, max time.Duration, attempt int, resp *http.Response) time.Dura
 		}
 	}
 	ceiling := max
-	if attempt < 32 && min<<attempt > 0 && min<<attempt < max {
+	if attempt < 63 && min <= max>>attempt { // min<<attempt <= max, without overflow
 		ceiling = min << attempt
 	}
 	if ceiling <= 0 {
 		return 0
 	}
-	return rand.N(ceiling + 1)
+	return rand.N(ceiling)
 }
 
 // retryAfter parses a Retry-After header, in seconds or as an HTTP date.
 func retryAfter(resp *http.Response) (time.Duration, bool) {
-	v := resp.Header.Get("Retry-After")
+	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
 	if v == "" {
 		return 0, false
 	}
-	if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-		if secs < 0 {
-			return 0, false
+	if strings.Trim(v, "0123456789") == "" {
+		// Seconds. A value too large for a Duration is a very long wait,
+		// not an absent one.
+		secs, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || secs > int64(math.MaxInt64/time.Second) {
+			return math.MaxInt64, true
 		}
 		return time.Duration(secs) * time.Second, true
 	}
@@ -514,11 +542,12 @@ func (t *authTransport) send(r *http.Request, body []byte, st *callState) (*http
 }
 
 // mayHaveActed reports whether an attempt may have taken effect on the server:
-// every outcome but a failure to connect and a 3xx or 4xx answer.
+// every outcome but a 3xx or 4xx answer and a failure to connect (to dial, or
+// to agree on TLS, which happens before the request is written).
 func mayHaveActed(resp *http.Response, err error) bool {
 	if err != nil {
 		var opErr *net.OpError
-		return !errors.As(err, &opErr) || opErr.Op != "dial"
+		return !(errors.As(err, &opErr) && opErr.Op == "dial") && !isTLSFailure(err)
 	}
 	return resp.StatusCode >= 500 || resp.StatusCode >= 200 && resp.StatusCode <= 299
 }
@@ -535,6 +564,9 @@ func closeBody(req *http.Request) {
 // answer is an *APIError. op names the operation in errors; path is relative
 // to /v3/{project_id}/ and already escaped.
 func (c *Client) do(ctx context.Context, op, method, path string, query url.Values, in, out any) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cbr: %s: %w", op, err)
+	}
 	projectID, err := c.project(ctx)
 	if err != nil {
 		return fmt.Errorf("cbr: %s: %w", op, err)
@@ -567,6 +599,9 @@ func (c *Client) do(ctx context.Context, op, method, path string, query url.Valu
 
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if resp != nil { // an answer came, but the context ended first
+			resp.Body.Close()
+		}
 		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			err = fmt.Errorf("%w (%v)", ctxErr, err)
 		}

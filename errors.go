@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -55,7 +55,11 @@ func (e *APIError) Error() string {
 		b.WriteString(e.Op)
 		b.WriteString(": ")
 	}
-	fmt.Fprintf(&b, "%d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	b.WriteString(strconv.Itoa(e.StatusCode))
+	if text := http.StatusText(e.StatusCode); text != "" {
+		b.WriteString(" ")
+		b.WriteString(text)
+	}
 	if e.Code != "" {
 		b.WriteString(" ")
 		b.WriteString(e.Code)

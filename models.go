@@ -1,6 +1,7 @@
 package cbr
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"time"
@@ -168,8 +169,8 @@ func (t *wireTime) UnmarshalJSON(data []byte) error {
 		*t = wireTime{}
 		return nil
 	}
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
+	s, err := unquote(data)
+	if err != nil {
 		return err
 	}
 	v, err := parseTime(s)
@@ -178,6 +179,17 @@ func (t *wireTime) UnmarshalJSON(data []byte) error {
 	}
 	*t = wireTime(v)
 	return nil
+}
+
+// unquote returns the JSON string literal data as a Go string. A literal
+// without escapes, as every timestamp is, is sliced rather than decoded again.
+func unquote(data []byte) (string, error) {
+	if n := len(data); n >= 2 && data[0] == '"' && data[n-1] == '"' && bytes.IndexByte(data, '\\') < 0 {
+		return string(data[1 : n-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(data, &s)
+	return s, err
 }
 
 // MarshalJSON writes RFC 3339 with fractional seconds, or null for the zero time.
@@ -195,12 +207,17 @@ func parseTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	layout := "2006-01-02T15:04:05"
-	if len(s) > 10 && s[10] == ' ' {
+	space := len(s) > 10 && s[10] == ' '
+	var layout string
+	switch {
+	case space && hasZone(s):
+		layout = "2006-01-02 15:04:05Z07:00"
+	case space:
 		layout = "2006-01-02 15:04:05"
-	}
-	if hasZone(s) {
-		layout += "Z07:00"
+	case hasZone(s):
+		layout = "2006-01-02T15:04:05Z07:00"
+	default:
+		layout = "2006-01-02T15:04:05"
 	}
 	return time.ParseInLocation(layout, s, time.UTC)
 }

@@ -113,7 +113,7 @@ type agent struct {
 	CreatedAt      wireTime  `json:"created_at"`
 	UpdatedAt      wireTime  `json:"updated_at"`
 	LastActiveTime wireTime  `json:"last_active_time"`
-	Paths          []apiPath `json:"paths"`
+	Paths          []apiPath `json:"paths,omitempty"`
 }
 
 // apiPath is a stored backup path, in wire form.

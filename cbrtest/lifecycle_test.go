@@ -116,11 +116,11 @@ func TestListAgentsWireFormat(t *testing.T) {
 	agentJSON := func(id, host, status, paths string) string {
 		return `{"agent_id":"` + id + `","agent_version":"1.0.0","agent_type":"native","host_name":"` + host +
 			`","host_nickname":"","host_ip":"10.0.0.1","host_os":"linux","status":"` + status +
-			`","created_at":"T","updated_at":"T","last_active_time":"T","paths":` + paths + `}`
+			`","created_at":"T","updated_at":"T","last_active_time":"T"` + paths + `}`
 	}
-	a1 := agentJSON("a1", "host-1", "normal", "null")
-	a2 := agentJSON("a2", "host-2", "normal", `[{"id":"ID","status":"available","agent_id":"a2","dir_path":"/opt/data"}]`)
-	a3 := agentJSON("a3", "host-3", "uninstall", "null")
+	a1 := agentJSON("a1", "host-1", "normal", "") // no paths: left out, as in the documented register response
+	a2 := agentJSON("a2", "host-2", "normal", `,"paths":[{"id":"ID","status":"available","agent_id":"a2","dir_path":"/opt/data"}]`)
+	a3 := agentJSON("a3", "host-3", "uninstall", "")
 
 	status, body := s.call("GET", "agents?limit=2&offset=0", "")
 	require.Equal(t, 200, status, body)

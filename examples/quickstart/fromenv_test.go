@@ -2,9 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
-	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -28,9 +28,11 @@ func TestQuickstartFromEnv(t *testing.T) {
 	t.Setenv("HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1", srv.URL)
 	t.Setenv("HUAWEICLOUD_SDK_IAM_ENDPOINT", srv.IAMURL)
 
-	out := captureStdout(t, func() { require.NoError(t, run()) })
+	var out, notes bytes.Buffer
+	require.NoError(t, run(context.Background(), &out, &notes))
+	assert.Empty(t, notes.String(), "the cloud path says nothing about a fake server")
 	var agent cbr.Agent
-	require.NoError(t, json.Unmarshal(out, &agent), string(out))
+	require.NoError(t, json.Unmarshal(out.Bytes(), &agent), out.String())
 	assert.Equal(t, cbr.AgentStatusUninstall, agent.Status)
 	stored, ok := srv.Agent(agent.AgentID)
 	require.True(t, ok)
@@ -39,25 +41,5 @@ func TestQuickstartFromEnv(t *testing.T) {
 	assert.Equal(t, 2, srv.Requests())
 
 	t.Setenv("HUAWEICLOUD_SDK_REGION", "")
-	assert.EqualError(t, run(), "HUAWEICLOUD_SDK_AK is set: also set HUAWEICLOUD_SDK_REGION, such as ap-southeast-1")
-}
-
-// captureStdout returns what f prints on stdout.
-func captureStdout(t *testing.T, f func()) []byte {
-	t.Helper()
-	r, w, err := os.Pipe()
-	require.NoError(t, err)
-	old := os.Stdout
-	os.Stdout = w
-	defer func() { os.Stdout = old }()
-	var buf bytes.Buffer
-	done := make(chan struct{})
-	go func() {
-		io.Copy(&buf, r)
-		close(done)
-	}()
-	f()
-	w.Close()
-	<-done
-	return buf.Bytes()
+	assert.EqualError(t, run(context.Background(), io.Discard, io.Discard), "HUAWEICLOUD_SDK_AK is set: also set HUAWEICLOUD_SDK_REGION, such as ap-southeast-1")
 }

@@ -21,6 +21,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -29,17 +30,19 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := run(ctx, os.Stdout, os.Stderr); err != nil {
+		cancel()
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-
-	c, closeFake, err := newClient()
+// run registers an agent, marks it uninstalled and writes the agent to stdout
+// as indented JSON; notes for the user go to stderr.
+func run(ctx context.Context, stdout, stderr io.Writer) error {
+	c, closeFake, err := newClient(stderr)
 	if err != nil {
 		return err
 	}
@@ -64,13 +67,13 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Println(string(out))
-	return nil
+	_, err = fmt.Fprintln(stdout, string(out))
+	return err
 }
 
 // newClient returns a client for CBR when credentials are in the environment,
 // else for an in-process fake server, and a function that stops the fake.
-func newClient() (*cbr.Client, func(), error) {
+func newClient(stderr io.Writer) (*cbr.Client, func(), error) {
 	if os.Getenv("HUAWEICLOUD_SDK_AK") != "" {
 		region := os.Getenv("HUAWEICLOUD_SDK_REGION")
 		if region == "" {
@@ -84,7 +87,7 @@ func newClient() (*cbr.Client, func(), error) {
 		return c, func() {}, nil
 	}
 	srv := cbrtest.NewServer()
-	fmt.Fprintf(os.Stderr, "quickstart: no HUAWEICLOUD_SDK_* credentials in the environment; using the in-process fake CBR server at %s\n", srv.URL)
+	fmt.Fprintf(stderr, "quickstart: no HUAWEICLOUD_SDK_* credentials in the environment; using the in-process fake CBR server at %s\n", srv.URL)
 	c, err := srv.Client()
 	if err != nil {
 		srv.Close()

@@ -1,0 +1,461 @@
+package cbrtest_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cbrsdk/cbr"
+	"github.com/cbrsdk/cbr/cbrtest"
+)
+
+const documentedRegister = `{"agent":{"agent_id":"489654f2-363b-4ebf-966a-bdf079d97114","host_name":"ecs-00002",` +
+	`"host_ip":"10.10.0.2","host_os":"linux","agent_version":"1.0.0","agent_type":"native"}}`
+
+// wireTime is the form of the API's timestamps in its examples: microseconds, no zone.
+var wireTime = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$`)
+
+// reply is one raw answer from the fake.
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// object decodes the body as a JSON object.
+func (r reply) object(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(r.body, &m), "body %s", r.body)
+	return m
+}
+
+// agent decodes the body's "agent" object.
+func (r reply) agent(t *testing.T) map[string]any {
+	t.Helper()
+	a, ok := r.object(t)["agent"].(map[string]any)
+	require.True(t, ok, "body %s has no agent", r.body)
+	return a
+}
+
+// send makes one raw request with net/http; token "" sends no X-Auth-Token.
+func send(t *testing.T, srv *cbrtest.Server, method, path, token, body string) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	require.NoError(t, err)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json;charset=UTF-8")
+	}
+	if token != "" {
+		req.Header.Set("X-Auth-Token", token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return reply{status: resp.StatusCode, header: resp.Header, body: data}
+}
+
+func agentsPath(srv *cbrtest.Server) string { return "/v3/" + srv.ProjectID + "/agents" }
+
+// assertError checks an error answer: its status, its exact body keys, its
+// code, and an X-Request-Id header (equal to request_id when the body has one).
+func assertError(t *testing.T, r reply, status int, code string, keys ...string) map[string]any {
+	t.Helper()
+	assert.Equal(t, status, r.status)
+	assert.Equal(t, "application/json;charset=UTF-8", r.header.Get("Content-Type"))
+	m := r.object(t)
+	assert.ElementsMatch(t, keys, slices.Collect(maps.Keys(m)), "body %s", r.body)
+	assert.Equal(t, code, m["error_code"])
+	assert.NotEmpty(t, m["error_msg"])
+	requestID := r.header.Get("X-Request-Id")
+	assert.Regexp(t, `^[0-9a-f]{32}$`, requestID)
+	if id, ok := m["request_id"]; ok {
+		assert.Equal(t, requestID, id)
+	}
+	return m
+}
+
+var (
+	cbrErrorKeys     = []string{"error_code", "error_msg"}
+	gatewayErrorKeys = []string{"error_code", "error_msg", "request_id"}
+	// The keys of the documented register response.
+	agentKeys = []string{"created_at", "updated_at", "agent_id", "agent_version", "agent_type", "host_name",
+		"host_nickname", "host_ip", "host_os", "status", "last_active_time"}
+)
+
+func TestRegisterShowUpdateDocumentedBodies(t *testing.T) {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	before := time.Now().UTC().Truncate(time.Microsecond)
+
+	r := send(t, srv, "POST", agentsPath(srv), srv.Token, documentedRegister)
+	require.Equal(t, http.StatusOK, r.status, "body %s", r.body)
+	assert.Equal(t, "application/json;charset=UTF-8", r.header.Get("Content-Type"))
+	assert.Regexp(t, `^[0-9a-f]{32}$`, r.header.Get("X-Request-Id"))
+	assert.ElementsMatch(t, []string{"agent"}, slices.Collect(maps.Keys(r.object(t))))
+	a := r.agent(t)
+	assert.ElementsMatch(t, agentKeys, slices.Collect(maps.Keys(a)), "the documented register response's fields")
+	assert.Equal(t, "489654f2-363b-4ebf-966a-bdf079d97114", a["agent_id"])
+	assert.Equal(t, "ecs-00002", a["host_name"])
+	assert.Equal(t, "", a["host_nickname"])
+	assert.Equal(t, "10.10.0.2", a["host_ip"])
+	assert.Equal(t, "linux", a["host_os"])
+	assert.Equal(t, "1.0.0", a["agent_version"])
+	assert.Equal(t, "native", a["agent_type"])
+	assert.Equal(t, "normal", a["status"])
+	for _, k := range []string{"created_at", "updated_at", "last_active_time"} {
+		s, _ := a[k].(string)
+		require.Regexp(t, wireTime, s, k)
+		at, err := time.Parse("2006-01-02T15:04:05.000000", s)
+		require.NoError(t, err)
+		assert.False(t, at.Before(before), "%s %v is before the call", k, at)
+		assert.False(t, at.After(time.Now().UTC()), "%s %v is after the call", k, at)
+	}
+	created := a["created_at"]
+
+	path := agentsPath(srv) + "/489654f2-363b-4ebf-966a-bdf079d97114"
+	r = send(t, srv, "GET", path, srv.Token, "")
+	require.Equal(t, http.StatusOK, r.status, "body %s", r.body)
+	assert.Equal(t, a, r.agent(t), "show returns what register stored")
+
+	r = send(t, srv, "PUT", path, srv.Token, `{"agent":{"status":"uninstall"}}`)
+	require.Equal(t, http.StatusOK, r.status, "body %s", r.body)
+	u := r.agent(t)
+	assert.ElementsMatch(t, agentKeys, slices.Collect(maps.Keys(u)))
+	assert.Equal(t, "uninstall", u["status"])
+	assert.Equal(t, created, u["created_at"])
+	assert.Equal(t, "ecs-00002", u["host_name"])
+
+	stored, ok := srv.Agent("489654f2-363b-4ebf-966a-bdf079d97114")
+	require.True(t, ok)
+	assert.Equal(t, cbr.AgentStatusUninstall, stored.Status)
+}
+
+func TestReregisterUpdatesFactsAndKeepsCreation(t *testing.T) {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	first := send(t, srv, "POST", agentsPath(srv), srv.Token, documentedRegister).agent(t)
+	send(t, srv, "PUT", agentsPath(srv)+"/489654f2-363b-4ebf-966a-bdf079d97114", srv.Token, `{"agent":{"status":"uninstall"}}`)
+
+	again := strings.Replace(documentedRegister, "10.10.0.2", "10.10.0.3", 1)
+	r := send(t, srv, "POST", agentsPath(srv), srv.Token, again)
+	require.Equal(t, http.StatusOK, r.status)
+	a := r.agent(t)
+	assert.Equal(t, "10.10.0.3", a["host_ip"])
+	assert.Equal(t, "normal", a["status"], "a reinstall is normal again")
+	assert.Equal(t, first["created_at"], a["created_at"])
+	assert.Len(t, srv.Agents(), 1)
+}
+
+func TestInvalidInputIs7403(t *testing.T) {
+	tests := []struct {
+		name, method, path, body string
+	}{
+		{"not JSON", "POST", "", `{"agent":`},
+		{"no agent", "POST", "", `{"host":{}}`},
+		{"null agent", "POST", "", `{"agent":null}`},
+		{"missing agent_id", "POST", "", `{"agent":{"host_name":"h","host_ip":"10.0.0.1","host_os":"linux"}}`},
+		{"missing host_name", "POST", "", `{"agent":{"agent_id":"a","host_ip":"10.0.0.1","host_os":"linux"}}`},
+		{"missing host_ip", "POST", "", `{"agent":{"agent_id":"a","host_name":"h","host_os":"linux"}}`},
+		{"missing host_os", "POST", "", `{"agent":{"agent_id":"a","host_name":"h","host_ip":"10.0.0.1"}}`},
+		{"bad agent_type", "POST", "", `{"agent":{"agent_id":"a","host_name":"h","host_ip":"10.0.0.1","host_os":"linux","agent_type":"edge"}}`},
+		{"bad agent_version", "POST", "", `{"agent":{"agent_id":"a","host_name":"h","host_ip":"10.0.0.1","host_os":"linux","agent_version":"1.0"}}`},
+		{"too large", "POST", "", `{"agent":{"agent_id":"a","host_name":"` + strings.Repeat("h", 2<<20) + `"}}`},
+		{"update to normal", "PUT", "/a", `{"agent":{"status":"normal"}}`},
+		{"update without status", "PUT", "/a", `{"agent":{}}`},
+		{"update not JSON", "PUT", "/a", `status=uninstall`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := cbrtest.NewServer()
+			defer srv.Close()
+			send(t, srv, "POST", agentsPath(srv), srv.Token, `{"agent":{"agent_id":"a","host_name":"h","host_ip":"10.0.0.1","host_os":"linux"}}`)
+
+			r := send(t, srv, tt.method, agentsPath(srv)+tt.path, srv.Token, tt.body)
+			m := assertError(t, r, http.StatusBadRequest, "BackupService.7403", cbrErrorKeys...)
+			assert.Contains(t, m["error_msg"], "Invalid agent")
+			a, _ := srv.Agent("a")
+			assert.Equal(t, cbr.AgentStatusNormal, a.Status, "nothing changed")
+		})
+	}
+}
+
+func TestUnknownAgentIs7410(t *testing.T) {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	for _, method := range []string{"GET", "PUT"} {
+		r := send(t, srv, method, agentsPath(srv)+"/no-such-agent", srv.Token, `{"agent":{"status":"uninstall"}}`)
+		m := assertError(t, r, http.StatusNotFound, "BackupService.7410", cbrErrorKeys...)
+		assert.Equal(t, "Agent no-such-agent not found.", m["error_msg"])
+	}
+	assert.Empty(t, srv.Agents())
+}
+
+func TestMissingOrWrongTokenIsAPIGW0301(t *testing.T) {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	for _, token := range []string{"", "wrong-token", srv.Token + "x"} {
+		for _, call := range []struct{ method, path, body string }{
+			{"POST", agentsPath(srv), documentedRegister},
+			{"PUT", agentsPath(srv) + "/x", `{"agent":{"status":"uninstall"}}`},
+			{"GET", agentsPath(srv) + "/x", ""},
+		} {
+			r := send(t, srv, call.method, call.path, token, call.body)
+			m := assertError(t, r, http.StatusUnauthorized, "APIGW.0301", gatewayErrorKeys...)
+			assert.Contains(t, m["error_msg"], "Incorrect IAM authentication information")
+		}
+	}
+	assert.Empty(t, srv.Agents(), "nothing was registered")
+}
+
+func TestWrongProjectIsAPIGW0302(t *testing.T) {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	r := send(t, srv, "POST", "/v3/0123456789abcdef0123456789abcdef/agents", srv.Token, documentedRegister)
+	assertError(t, r, http.StatusForbidden, "APIGW.0302", gatewayErrorKeys...)
+	assert.Empty(t, srv.Agents())
+}
+
+func TestUnknownRouteIsAPIGW0101(t *testing.T) {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	for _, call := range []struct{ method, path string }{
+		{"GET", "/"},
+		{"GET", "/v3/" + srv.ProjectID + "/vaults"},
+		{"PATCH", agentsPath(srv) + "/x"},
+		{"POST", "/v2/" + srv.ProjectID + "/agents"},
+	} {
+		r := send(t, srv, call.method, call.path, "", "")
+		assertError(t, r, http.StatusNotFound, "APIGW.0101", gatewayErrorKeys...)
+	}
+}
+
+func TestRequestIDsAndCount(t *testing.T) {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	seen := map[string]bool{}
+	for i := range 5 {
+		token := srv.Token
+		if i%2 == 1 {
+			token = "" // rejected requests count too
+		}
+		r := send(t, srv, "GET", agentsPath(srv)+"/x", token, "")
+		id := r.header.Get("X-Request-Id")
+		assert.False(t, seen[id], "request id %s repeated", id)
+		seen[id] = true
+	}
+	assert.Equal(t, 5, srv.Requests())
+}
+
+func TestSnapshots(t *testing.T) {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	for _, id := range []string{"c", "a", "b"} {
+		r := send(t, srv, "POST", agentsPath(srv), srv.Token,
+			`{"agent":{"agent_id":"`+id+`","host_name":"h-`+id+`","host_ip":"10.0.0.1","host_os":"linux","host_nickname":"n"}}`)
+		require.Equal(t, http.StatusOK, r.status)
+	}
+
+	agents := srv.Agents()
+	require.Len(t, agents, 3)
+	assert.Equal(t, []string{"a", "b", "c"}, []string{agents[0].AgentID, agents[1].AgentID, agents[2].AgentID})
+	assert.Equal(t, "h-b", agents[1].HostName)
+	assert.Equal(t, "n", agents[1].HostNickname)
+	assert.Equal(t, cbr.AgentStatusNormal, agents[1].Status)
+	assert.False(t, agents[1].CreatedAt.IsZero())
+
+	agents[0].Status = cbr.AgentStatusUninstall // a snapshot is a copy
+	a, ok := srv.Agent("a")
+	require.True(t, ok)
+	assert.Equal(t, cbr.AgentStatusNormal, a.Status)
+
+	_, ok = srv.Agent("zz")
+	assert.False(t, ok)
+}
+
+func TestParallelRegistrations(t *testing.T) {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	const n = 40
+	var wg sync.WaitGroup
+	statuses := make([]int, n)
+	for i := range n {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			body := fmt.Sprintf(`{"agent":{"agent_id":"agent-%02d","host_name":"h","host_ip":"10.0.0.1","host_os":"linux"}}`, i)
+			req, _ := http.NewRequest("POST", srv.URL+agentsPath(srv), strings.NewReader(body))
+			req.Header.Set("X-Auth-Token", srv.Token)
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				statuses[i] = resp.StatusCode
+				resp.Body.Close()
+			}
+		}()
+		go func() { // read while others write
+			defer wg.Done()
+			_ = srv.Agents()
+		}()
+	}
+	wg.Wait()
+
+	for i, s := range statuses {
+		assert.Equal(t, http.StatusOK, s, "registration %d", i)
+	}
+	assert.Len(t, srv.Agents(), n)
+	assert.Equal(t, n, srv.Requests())
+}
+
+func TestFaultStatus(t *testing.T) {
+	tests := []struct {
+		fault      cbrtest.Fault
+		code       string
+		retryAfter string
+	}{
+		{cbrtest.Fault{Status: 503}, "APIGW.0613", ""},
+		{cbrtest.Fault{Status: 502}, "APIGW.0610", ""},
+		{cbrtest.Fault{Status: 504}, "APIGW.0201", ""},
+		{cbrtest.Fault{Status: 500}, "APIGW.0601", ""},
+		{cbrtest.Fault{Status: 429, RetryAfter: "2"}, "APIGW.0308", "2"},
+		{cbrtest.Fault{Status: 401, Code: "APIGW.0307", Message: "The token must be updated"}, "APIGW.0307", ""},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.fault.Status, tt.code), func(t *testing.T) {
+			srv := cbrtest.NewServer()
+			defer srv.Close()
+			srv.InjectFaults(tt.fault)
+
+			r := send(t, srv, "POST", agentsPath(srv), srv.Token, documentedRegister)
+			m := assertError(t, r, tt.fault.Status, tt.code, gatewayErrorKeys...)
+			if tt.fault.Message != "" {
+				assert.Equal(t, tt.fault.Message, m["error_msg"])
+			}
+			assert.Equal(t, tt.retryAfter, r.header.Get("Retry-After"))
+			assert.Empty(t, srv.Agents(), "the faulted request had no effect")
+
+			r = send(t, srv, "POST", agentsPath(srv), srv.Token, documentedRegister)
+			assert.Equal(t, http.StatusOK, r.status, "one fault, one request")
+			assert.Equal(t, 2, srv.Requests())
+		})
+	}
+}
+
+func TestFaultsApplyInOrder(t *testing.T) {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	srv.InjectFaults(cbrtest.Fault{Status: 503}, cbrtest.Fault{Status: 429})
+	srv.InjectFaults(cbrtest.Fault{Status: 502})
+
+	var got []int
+	for range 4 {
+		got = append(got, send(t, srv, "GET", agentsPath(srv)+"/x", srv.Token, "").status)
+	}
+	assert.Equal(t, []int{503, 429, 502, 404}, got)
+}
+
+func TestFaultDrop(t *testing.T) {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	srv.InjectFaults(cbrtest.Fault{Drop: true})
+
+	req, err := http.NewRequest("POST", srv.URL+agentsPath(srv), strings.NewReader(documentedRegister))
+	require.NoError(t, err)
+	req.Header.Set("X-Auth-Token", srv.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	require.Error(t, err, "the connection closes without an answer")
+	assert.Empty(t, srv.Agents())
+}
+
+func TestFaultAfterHandling(t *testing.T) {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	srv.InjectFaults(cbrtest.Fault{Status: 500, AfterHandling: true})
+
+	r := send(t, srv, "POST", agentsPath(srv), srv.Token, documentedRegister)
+	assertError(t, r, http.StatusInternalServerError, "APIGW.0601", gatewayErrorKeys...)
+	_, ok := srv.Agent("489654f2-363b-4ebf-966a-bdf079d97114")
+	assert.True(t, ok, "the registration took effect before the failure")
+
+	srv.InjectFaults(cbrtest.Fault{Drop: true, AfterHandling: true})
+	req, err := http.NewRequest("PUT", srv.URL+agentsPath(srv)+"/489654f2-363b-4ebf-966a-bdf079d97114",
+		strings.NewReader(`{"agent":{"status":"uninstall"}}`))
+	require.NoError(t, err)
+	req.Header.Set("X-Auth-Token", srv.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	require.Error(t, err)
+	a, _ := srv.Agent("489654f2-363b-4ebf-966a-bdf079d97114")
+	assert.Equal(t, cbr.AgentStatusUninstall, a.Status, "the update took effect before the drop")
+}
+
+func TestFaultDelay(t *testing.T) {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	srv.InjectFaults(cbrtest.Fault{Delay: 100 * time.Millisecond})
+
+	start := time.Now()
+	r := send(t, srv, "POST", agentsPath(srv), srv.Token, documentedRegister)
+	assert.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond, "the answer was held back")
+	assert.Equal(t, http.StatusOK, r.status, "then answered normally")
+
+	// A client that gives up does not keep the server waiting.
+	srv.InjectFaults(cbrtest.Fault{Delay: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", srv.URL+agentsPath(srv)+"/x", nil)
+	require.NoError(t, err)
+	_, err = http.DefaultClient.Do(req)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	start = time.Now()
+	srv.Close()
+	assert.Less(t, time.Since(start), 2*time.Second, "Close does not wait out the delay")
+}
+
+// TestClient checks the client the server hands out, with the SDK end to end.
+func TestClient(t *testing.T) {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	srv.InjectFaults(cbrtest.Fault{Status: 503}, cbrtest.Fault{Drop: true})
+	c, err := srv.Client(cbr.WithUserAgent("cbrtest-test/1"))
+	require.NoError(t, err)
+
+	agent, err := c.RegisterAgent(context.Background(), cbr.AgentRegister{
+		AgentID: "a1", HostName: "h", HostIP: "10.0.0.1", HostOS: "linux", AgentType: cbr.AgentTypeCloud,
+	})
+	require.NoError(t, err)
+	assert.Equal(t, cbr.AgentTypeCloud, agent.AgentType)
+	assert.Equal(t, 3, srv.Requests(), "two faults retried quickly")
+
+	_, err = c.UpdateAgent(context.Background(), "missing", cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
+	assert.ErrorIs(t, err, cbr.ErrNotFound)
+	var apiErr *cbr.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, "BackupService.7410", apiErr.Code)
+	assert.Regexp(t, `^[0-9a-f]{32}$`, apiErr.RequestID)
+
+	wrong, err := cbr.NewClient(cbr.WithEndpoint(srv.URL), cbr.WithProjectID(srv.ProjectID), cbr.WithCredentials(cbr.Token("nope")))
+	require.NoError(t, err)
+	_, err = wrong.UpdateAgent(context.Background(), "a1", cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
+	assert.ErrorIs(t, err, cbr.ErrUnauthorized)
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, "APIGW.0301", apiErr.Code)
+}

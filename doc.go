@@ -1,0 +1,94 @@
+// Package cbr is a client for the agent API of Huawei Cloud Backup and
+// Recovery (CBR): the calls a backup agent's installer makes to register the
+// agent of a host, and to mark it uninstalled when it is removed.
+//
+// It is written for programs that run unattended on many servers: every call
+// takes a context, retries what is safe to retry with jittered backoff, checks
+// its input before sending anything, and returns errors that say what failed,
+// with the request ID to quote to support. It depends only on the standard
+// library and go-retryablehttp. Package [github.com/cbrsdk/cbr/cbrtest] is an
+// in-process fake of the API for tests.
+//
+// # Quick start
+//
+//	c, err := cbr.NewClient(
+//		cbr.WithRegion("ap-southeast-1"),
+//		cbr.WithProjectID("f841e01fd2b14e7fa41b6ae7aa6b0594"),
+//		cbr.WithCredentials(cbr.Token(token)),
+//	)
+//	if err != nil {
+//		return err
+//	}
+//	agent, err := c.RegisterAgent(ctx, cbr.AgentRegister{
+//		AgentID:      id, // chosen by the installer; a UUID
+//		HostName:     "ecs-00002",
+//		HostIP:       "10.10.0.2",
+//		HostOS:       "linux",
+//		AgentVersion: "1.0.0",
+//		AgentType:    cbr.AgentTypeNative,
+//	})
+//	...
+//	agent, err = c.UpdateAgent(ctx, id, cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
+//
+// [NewClient] does no I/O and reads no environment variable or file: an
+// endpoint (from [WithRegion] or [WithEndpoint]), a project ID and credentials
+// are required, and a missing or malformed one is an error that names it.
+//
+// # Authentication
+//
+// Requests are authenticated by a [Credentials] value, given with
+// [WithCredentials]. [Token] is a project-scoped IAM token, sent as the
+// X-Auth-Token header, as the CBR API reference documents. Credentials are
+// applied to every attempt afresh, beneath the retries, and are sent only to
+// the endpoint's host. No credential prints its secret, with any fmt verb or
+// with log/slog.
+//
+// # Errors
+//
+// A call fails with one of:
+//   - a [*ValidationError], matching [ErrInvalidRequest], when its input is
+//     invalid; nothing was sent;
+//   - an [*APIError] for any non-2xx answer, with the status, the service's
+//     error code and message (from every body shape CBR, its API gateway and
+//     IAM use), the request ID, and the number of attempts; it matches
+//     [ErrNotFound] (404), [ErrUnauthorized] (401), [ErrForbidden] (403) or
+//     [ErrRateLimited] (429);
+//   - the context's error, matched by errors.Is with context.DeadlineExceeded
+//     or context.Canceled, when the context ended first;
+//   - a wrapped transport error otherwise.
+//
+// Match the kind with errors.Is and read the details with errors.As:
+//
+//	_, err := c.UpdateAgent(ctx, id, cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
+//	var apiErr *cbr.APIError
+//	switch {
+//	case errors.Is(err, cbr.ErrNotFound):
+//		// CBR does not know the agent: nothing to uninstall.
+//	case errors.As(err, &apiErr):
+//		log.Printf("CBR said %s (request id %s)", apiErr.Code, apiErr.RequestID)
+//	}
+//
+// Every error string is one line starting with "cbr: " and holds no secret.
+//
+// # Retries and timeouts
+//
+// A call is retried after a connection failure, a per-attempt timeout or a
+// 429, 500, 502, 503 or 504 answer; never after another status, a TLS or
+// certificate failure, or once its context is done. [DefaultRetryPolicy]
+// makes up to 4 attempts, waiting a random time (full jitter) up to
+// 500ms·2ⁿ, capped at 20s. A Retry-After header is honoured when it is no
+// longer than MaxWait; a longer one ends the call at once with the 429 or 503
+// as an *APIError. Change the policy with [WithRetry]. Registration is safe to
+// retry because the caller chooses the agent ID.
+//
+// The context bounds the whole call, waits included: give every call a
+// deadline. Without [WithHTTPClient] the client uses its own connection pool
+// with timeouts on dialing (10s), the TLS handshake (10s) and the response
+// headers (30s); with it, that client's transport and Timeout (per attempt)
+// are used beneath the retries.
+//
+// # Concurrency
+//
+// A [Client] is immutable and safe for concurrent use by many goroutines.
+// Build one and share it for the life of the program.
+package cbr
