@@ -29,7 +29,7 @@ type installerRun struct {
 func runAgainst(t *testing.T, srv *cbrtest.Server, args ...string) installerRun {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := runWith(context.Background(), args, &stdout, &stderr, func(io.Writer) (*cbr.Client, func(), error) {
+	code := runWith(context.Background(), args, &stdout, &stderr, func(config, io.Writer) (*cbr.Client, func(), error) {
 		c, err := srv.Client()
 		return c, func() {}, err
 	})
@@ -262,18 +262,52 @@ func TestRunUsesFakeWithoutCredentials(t *testing.T) {
 	assert.Contains(t, stdout.String(), "backup paths added: /opt/data")
 }
 
-func TestRunRefusesEnvironmentCredentials(t *testing.T) {
-	t.Setenv("HUAWEICLOUD_SDK_AK", "AKEXAMPLEAKEXAMPLE00")
-	t.Setenv("HUAWEICLOUD_SDK_SK", "SKEXAMPLESKEXAMPLESKEXAMPLESKEXAMPLE0000")
+func TestRunUsesEnvironmentCredentials(t *testing.T) {
+	srv := newFake(t)
+	t.Setenv("HUAWEICLOUD_SDK_AK", srv.AccessKey)
+	t.Setenv("HUAWEICLOUD_SDK_SK", srv.SecretKey)
+	t.Setenv("HUAWEICLOUD_SDK_SECURITY_TOKEN", "")
+	t.Setenv("HUAWEICLOUD_SDK_PROJECT_ID", "")
+	t.Setenv("HUAWEICLOUD_SDK_REGION", "ap-southeast-1")
+	t.Setenv("HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1", srv.URL)
+	t.Setenv("HUAWEICLOUD_SDK_IAM_ENDPOINT", srv.IAMURL)
 	var stdout, stderr bytes.Buffer
 	state := filepath.Join(t.TempDir(), "state.json")
-	code := run(context.Background(), []string{"-state", state, "-ip", "10.1.2.3"}, &stdout, &stderr)
+	code := run(context.Background(), []string{"-state", state, "-hostname", "web-1", "-ip", "10.1.2.3", "-path", "/opt/data"}, &stdout, &stderr)
+	require.Equal(t, exitOK, code, stderr.String())
+	assert.NotContains(t, stderr.String(), "fake")
+	a, ok := srv.Agent(readState(t, state))
+	require.True(t, ok, "registered with the signed requests of the environment's keys")
+	assert.Equal(t, "web-1", a.HostName)
+	assert.Equal(t, 1, srv.ProjectRequests(), "the project ID was looked up in IAM")
+
+	t.Setenv("HUAWEICLOUD_SDK_REGION", "")
+	stderr.Reset()
+	code = run(context.Background(), []string{"-state", state}, &stdout, &stderr)
 	assert.Equal(t, exitLocal, code)
-	assert.Contains(t, stderr.String(), "HUAWEICLOUD_SDK_AK is set, but this version of the installer cannot read credentials from the environment yet")
-	assert.NotContains(t, stderr.String(), "SKEXAMPLE")
-	assert.Empty(t, stdout.String())
-	_, err := os.Stat(state)
-	assert.ErrorIs(t, err, os.ErrNotExist, "nothing is written before there is a client")
+	assert.Contains(t, stderr.String(), "also give -region or HUAWEICLOUD_SDK_REGION")
+	assert.NotContains(t, stderr.String(), srv.SecretKey)
+}
+
+func TestConnectWithECSMetadata(t *testing.T) {
+	srv := newFake(t)
+	t.Setenv("HUAWEICLOUD_SDK_AK", "")
+	t.Setenv("HUAWEICLOUD_SDK_PROJECT_ID", "")
+	t.Setenv("HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1", srv.URL)
+	t.Setenv("HUAWEICLOUD_SDK_IAM_ENDPOINT", srv.IAMURL)
+	cfg := config{region: "ap-southeast-1", ecsMetadata: true, metadataEndpoint: srv.MetadataURL}
+	c, done, err := connect(cfg, io.Discard)
+	require.NoError(t, err)
+	defer done()
+	_, err = c.RegisterAgent(context.Background(), cbr.AgentRegister{AgentID: "a1", HostName: "web-1", HostIP: "10.1.2.3", HostOS: "linux"})
+	require.NoError(t, err)
+	assert.Equal(t, 1, srv.MetadataRequests(), "the agency's keys came from the metadata service")
+	_, ok := srv.Agent("a1")
+	assert.True(t, ok)
+
+	var stderr bytes.Buffer
+	assert.Equal(t, exitUsage, run(context.Background(), []string{"-ecs-metadata", "-region", ""}, io.Discard, &stderr))
+	assert.Contains(t, stderr.String(), "-ecs-metadata needs -region")
 }
 
 func TestPrimaryIPv4(t *testing.T) {

@@ -11,9 +11,14 @@
 // address, OS) are detected; flags override them. Everything runs under one
 // deadline (-timeout).
 //
-// With no HUAWEICLOUD_SDK_AK in the environment the installer talks to an
-// in-process fake CBR server from package cbrtest, and says so on stderr; a
-// new fake starts empty on every run.
+// Credentials, in this order:
+//
+//   - -ecs-metadata: the temporary keys of the cloud server's agency, from the
+//     ECS metadata service; no secret is stored on the host. Needs -region.
+//   - HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK (and the other variables that
+//     cbr.FromEnv reads) in the environment. Needs -region or HUAWEICLOUD_SDK_REGION.
+//   - Otherwise the installer talks to an in-process fake CBR server from
+//     package cbrtest, and says so on stderr; a new fake starts empty on every run.
 //
 // Exit codes: 0 done; 1 CBR failed or did not answer in time: run again
 // later, which is safe; 2 invalid flags or values; 3 a problem on this host
@@ -67,15 +72,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // connector returns a client and a function to call when done with it.
-type connector func(stderr io.Writer) (*cbr.Client, func(), error)
+type connector func(cfg config, stderr io.Writer) (*cbr.Client, func(), error)
 
 // connect is the one place that decides which CBR the installer talks to.
-func connect(stderr io.Writer) (*cbr.Client, func(), error) {
-	if os.Getenv("HUAWEICLOUD_SDK_AK") != "" {
-		// Once cbr.FromEnv exists, talk to CBR here instead:
-		//	c, err := cbr.NewClient(cbr.FromEnv(), cbr.WithUserAgent(userAgent))
-		//	return c, func() {}, err
-		return nil, nil, errors.New("HUAWEICLOUD_SDK_AK is set, but this version of the installer cannot read credentials from the environment yet; unset it to run against the in-process fake CBR server")
+func connect(cfg config, stderr io.Writer) (*cbr.Client, func(), error) {
+	switch {
+	case cfg.ecsMetadata:
+		c, err := cbr.NewClient(cbr.WithRegion(cfg.region), cbr.WithUserAgent(userAgent),
+			cbr.WithCredentials(cbr.ECSMetadata{Endpoint: cfg.metadataEndpoint}), cbr.FromEnv())
+		return c, func() {}, err
+	case os.Getenv("HUAWEICLOUD_SDK_AK") != "":
+		if cfg.region == "" {
+			return nil, nil, errors.New("HUAWEICLOUD_SDK_AK is set: also give -region or HUAWEICLOUD_SDK_REGION, such as ap-southeast-1")
+		}
+		c, err := cbr.NewClient(cbr.WithRegion(cfg.region), cbr.WithUserAgent(userAgent), cbr.FromEnv())
+		return c, func() {}, err
 	}
 	srv := cbrtest.NewServer()
 	fmt.Fprintf(stderr, "installer: no HUAWEICLOUD_SDK_* credentials in the environment; using the in-process fake CBR server at %s, which forgets everything when the installer exits\n", srv.URL)
@@ -99,6 +110,12 @@ type config struct {
 	nickname  string
 	version   string
 	agentType string
+
+	region      string
+	ecsMetadata bool
+	// metadataEndpoint is the ECS metadata service; empty for the real one.
+	// Only tests set it.
+	metadataEndpoint string
 }
 
 // runWith runs the installer with the client that connect returns.
@@ -111,7 +128,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, conne
 		fmt.Fprintf(stderr, "installer: %v (see -h)\n", err)
 		return exitUsage
 	}
-	c, closeClient, err := connect(stderr)
+	c, closeClient, err := connect(cfg, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "installer: %v\n", err)
 		return exitLocal
@@ -152,6 +169,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	flags.StringVar(&cfg.nickname, "nickname", "", "optional alias of the host")
 	flags.StringVar(&cfg.version, "agent-version", "1.0.0", "version of the agent being installed")
 	flags.StringVar(&cfg.agentType, "type", string(cbr.AgentTypeNative), "native (on-premises host) or cloud (cloud server)")
+	flags.StringVar(&cfg.region, "region", os.Getenv("HUAWEICLOUD_SDK_REGION"), "CBR region, such as ap-southeast-1 (default $HUAWEICLOUD_SDK_REGION)")
+	flags.BoolVar(&cfg.ecsMetadata, "ecs-metadata", false, "authenticate with the cloud server's agency, from the ECS metadata service")
 	if err := flags.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -164,6 +183,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, errors.New("-state is required: there is no default state directory for this user")
 	case cfg.uninstall && len(cfg.paths) > 0:
 		return cfg, errors.New("-path and -uninstall do not go together")
+	case cfg.ecsMetadata && cfg.region == "":
+		return cfg, errors.New("-ecs-metadata needs -region")
 	}
 	return cfg, nil
 }
