@@ -460,7 +460,7 @@ func retryAfter(resp *http.Response) (time.Duration, bool) {
 // context from the pipeline down to the authentication transport.
 type callState struct {
 	body     []byte       // the exact body of every attempt
-	attempts atomic.Int32 // attempts handed to the base transport
+	attempts atomic.Int32 // authenticated attempts handed to the base transport
 	// acted is set when an attempt may have taken effect on the server: it
 	// was answered 2xx or 5xx, or it failed after a connection was made.
 	acted atomic.Bool
@@ -478,7 +478,7 @@ type authTransport struct {
 // credentialsError wraps a failure of Credentials.Authenticate.
 type credentialsError struct{ err error }
 
-func (e *credentialsError) Error() string { return "cbr: authenticate: " + e.err.Error() }
+func (e *credentialsError) Error() string { return "authenticate: " + trimPrefix(e.err) }
 func (e *credentialsError) Unwrap() error { return e.err }
 
 // redirectError is a request to another host than the endpoint's, which the
@@ -523,12 +523,12 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // send authenticates r and sends it with the base transport.
 func (t *authTransport) send(r *http.Request, body []byte, st *callState) (*http.Response, error) {
-	if st != nil {
-		st.attempts.Add(1)
-	}
 	if err := t.creds.Authenticate(r, body); err != nil {
 		closeBody(r)
 		return nil, &credentialsError{err: err}
+	}
+	if st != nil {
+		st.attempts.Add(1)
 	}
 	base := t.base
 	if base == nil {
@@ -569,7 +569,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, query url.Valu
 	}
 	projectID, err := c.project(ctx)
 	if err != nil {
-		return fmt.Errorf("cbr: %s: %w", op, err)
+		return &opError{op: op, err: err}
 	}
 	var body []byte
 	if in != nil {
@@ -602,10 +602,14 @@ func (c *Client) do(ctx context.Context, op, method, path string, query url.Valu
 		if resp != nil { // an answer came, but the context ended first
 			resp.Body.Close()
 		}
+		var credErr *credentialsError
+		if errors.As(err, &credErr) {
+			err = credErr // the request's URL adds nothing to why credentials failed
+		}
 		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			err = fmt.Errorf("%w (%v)", ctxErr, err)
 		}
-		return fmt.Errorf("cbr: %s: %w", op, err)
+		return &opError{op: op, attempts: int(st.attempts.Load()), err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {

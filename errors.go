@@ -112,6 +112,32 @@ func (e *ValidationError) Error() string {
 // Is reports whether target is ErrInvalidRequest.
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalidRequest }
 
+// opError is a failed operation that is not an answer from the API: a
+// transport failure, a done context, credentials or a project lookup that
+// failed. It unwraps to its cause, for errors.Is and errors.As.
+type opError struct {
+	op       string
+	attempts int // attempts sent; 0 when none was
+	err      error
+}
+
+// Error returns "cbr: {op}: {cause}", with the number of attempts when the
+// cause is the last of several.
+func (e *opError) Error() string {
+	msg := "cbr: " + e.op + ": " + trimPrefix(e.err)
+	if e.attempts > 1 {
+		msg += " (after " + strconv.Itoa(e.attempts) + " attempts)"
+	}
+	return msg
+}
+
+// Unwrap returns the cause.
+func (e *opError) Unwrap() error { return e.err }
+
+// trimPrefix returns err's message without its "cbr: " prefix, so that an
+// error that wraps another says "cbr: " once.
+func trimPrefix(err error) string { return strings.TrimPrefix(err.Error(), "cbr: ") }
+
 // newAPIError reads at most maxErrorBody bytes of resp's body and builds the error
 // from every known body shape: CBR's and the gateway's {"error_code","error_msg"},
 // {"code","message"}, IAM's nested {"error":{"code","message"}}, or plain text.

@@ -401,9 +401,9 @@ func TestProjectLookupAtTheWire(t *testing.T) {
 	ctx := context.Background()
 
 	_, err = c.ShowAgent(ctx, "a1")
-	assert.EqualError(t, err, `cbr: show agent: cbr: find project ID: IAM has no project named "ap-southeast-1": use WithProjectID`)
+	assert.EqualError(t, err, `cbr: show agent: find project ID: IAM has no project named "ap-southeast-1": use WithProjectID`)
 	_, err = c.ShowAgent(ctx, "a1")
-	assert.EqualError(t, err, `cbr: show agent: cbr: find project ID: IAM has 2 projects named "ap-southeast-1": use WithProjectID`)
+	assert.EqualError(t, err, `cbr: show agent: find project ID: IAM has 2 projects named "ap-southeast-1": use WithProjectID`)
 	_, err = c.ShowAgent(ctx, "a1")
 	require.NoError(t, err, "a failed lookup is not kept")
 	_, err = c.ShowAgent(ctx, "a1")
