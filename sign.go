@@ -1,6 +1,7 @@
 package cbr
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -17,8 +18,8 @@ import (
 //	Authorization    = "SDK-HMAC-SHA256 Access=" AK ", SignedHeaders=" SignedHeaders ", Signature=" Signature
 //
 // Every CanonicalHeaders line ends in "\n", so a blank line precedes SignedHeaders.
-// The canonical request and the string to sign are built in stack buffers and hashed with
-// sha256.Sum256, so signing a typical request allocates only the returned string.
+// The canonical request and the string to sign are built in stack buffers, so signing a
+// typical request allocates little beyond crypto/hmac's state and the returned string.
 
 // sdkDateFormat is the layout of the X-Sdk-Date header.
 const sdkDateFormat = "20060102T150405Z"
@@ -91,7 +92,7 @@ func collectSignedHeaders(buf []signedHeader, header http.Header, signed []strin
 	// One pass over header collects the values of every wanted name.
 	for k, values := range header {
 		for i := range hdrs {
-			if hdrs[i].name != "host" && equalFoldASCII(k, hdrs[i].name) {
+			if hdrs[i].name != "host" && strings.EqualFold(k, hdrs[i].name) {
 				hdrs[i].values = appendValues(hdrs[i].values, values)
 				break
 			}
@@ -112,7 +113,7 @@ func collectSignedHeaders(buf []signedHeader, header http.Header, signed []strin
 func headerValues(h http.Header, name string) []string {
 	var values []string
 	for k, v := range h {
-		if equalFoldASCII(k, name) {
+		if strings.EqualFold(k, name) {
 			values = appendValues(values, v)
 		}
 	}
@@ -126,27 +127,6 @@ func appendValues(dst, values []string) []string {
 		return values
 	}
 	return append(slices.Clip(dst), values...)
-}
-
-// equalFoldASCII reports whether a and b are equal under ASCII case folding, as HTTP header names compare.
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if lowerASCII(a[i]) != lowerASCII(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// lowerASCII returns the lowercase form of an ASCII letter and any other byte unchanged.
-func lowerASCII(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + ('a' - 'A')
-	}
-	return c
 }
 
 // sortedTrimmed returns a sorted copy of values with surrounding white space removed from each.
@@ -295,31 +275,13 @@ func appendStringToSign(dst []byte, date string, canonicalRequestHash [sha256.Si
 	return hex.AppendEncode(dst, canonicalRequestHash[:])
 }
 
-// hmacSHA256 returns HMAC-SHA256(key, msg) as defined in RFC 2104. It is written out with sha256.Sum256 on stack
-// buffers, so it does not allocate for short messages (crypto/hmac allocates several hash states per call).
+// hmacSHA256 returns HMAC-SHA256(key, msg).
 func hmacSHA256(key string, msg []byte) [sha256.Size]byte {
-	const blockSize = sha256.BlockSize
-	var k [blockSize]byte
-	if len(key) > blockSize {
-		sum := sha256.Sum256([]byte(key))
-		copy(k[:], sum[:])
-	} else {
-		copy(k[:], key)
-	}
-
-	buf := make([]byte, 0, blockSize+128)
-	for _, b := range k {
-		buf = append(buf, b^0x36)
-	}
-	buf = append(buf, msg...)
-	inner := sha256.Sum256(buf)
-
-	buf = buf[:0]
-	for _, b := range k {
-		buf = append(buf, b^0x5c)
-	}
-	buf = append(buf, inner[:]...)
-	return sha256.Sum256(buf)
+	mac := hmac.New(sha256.New, []byte(key))
+	mac.Write(msg)
+	var sum [sha256.Size]byte
+	mac.Sum(sum[:0])
+	return sum
 }
 
 // appendEscaped appends s to dst with every byte outside the RFC 3986 unreserved set (A-Z a-z 0-9 - _ . ~)
