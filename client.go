@@ -157,6 +157,9 @@ func WithRetry(p RetryPolicy) Option {
 			return fmt.Errorf("cbr: retry policy: MaxAttempts %d is not within 1 to 20", p.MaxAttempts)
 		case p.MinWait < 0 || p.MaxWait < p.MinWait:
 			return fmt.Errorf("cbr: retry policy: waits must satisfy 0 <= MinWait (%v) <= MaxWait (%v)", p.MinWait, p.MaxWait)
+		case p.MaxAttempts > 1 && p.MinWait == 0:
+			// Retries without a wait would hammer a server that is already failing.
+			return errors.New("cbr: retry policy: MinWait must be positive when MaxAttempts is more than 1")
 		}
 		c.retry = p
 		return nil

@@ -154,6 +154,7 @@ func TestNewClientOptionErrors(t *testing.T) {
 		{"nil HTTP client", cbr.WithHTTPClient(nil), "cbr: HTTP client is nil"},
 		{"zero attempts", cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 0}), "MaxAttempts 0 is not within 1 to 20"},
 		{"too many attempts", cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 21}), "MaxAttempts 21 is not within 1 to 20"},
+		{"retries without a wait", cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 3, MaxWait: time.Second}), "MinWait must be positive when MaxAttempts is more than 1"},
 		{"negative wait", cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 2, MinWait: -1}), "0 <= MinWait"},
 		{"max below min", cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 2, MinWait: time.Second, MaxWait: time.Millisecond}), "MinWait (1s) <= MaxWait (1ms)"},
 		{"nil logger", cbr.WithLogger(nil), "cbr: logger is nil"},

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Sentinel errors, matched with errors.Is. An *APIError matches the one for its
@@ -60,9 +62,9 @@ func (e *APIError) Error() string {
 		b.WriteString(" ")
 		b.WriteString(text)
 	}
-	if e.Code != "" {
+	if e.Code != "" && e.Code != strconv.Itoa(e.StatusCode) { // IAM's code repeats the status
 		b.WriteString(" ")
-		b.WriteString(e.Code)
+		b.WriteString(oneLine(e.Code, 100))
 	}
 	if e.Message != "" {
 		b.WriteString(": ")
@@ -72,6 +74,11 @@ func (e *APIError) Error() string {
 		b.WriteString(" (request id ")
 		b.WriteString(oneLine(e.RequestID, 100))
 		b.WriteString(")")
+	}
+	if e.Attempts > 1 {
+		b.WriteString(" (after ")
+		b.WriteString(strconv.Itoa(e.Attempts))
+		b.WriteString(" attempts)")
 	}
 	return b.String()
 }
@@ -195,13 +202,16 @@ func rawCode(raw json.RawMessage) string {
 }
 
 // oneLine folds control characters to spaces and cuts s to at most max bytes,
-// so that a server's message cannot break a log line.
+// on a character boundary, so that a server's message cannot break a log line.
 func oneLine(s string, max int) string {
 	if len(s) > max {
+		for max > 0 && !utf8.RuneStart(s[max]) {
+			max--
+		}
 		s = s[:max] + "..."
 	}
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
 			return ' '
 		}
 		return r

@@ -68,13 +68,13 @@ func TestAPIErrorBodyShapes(t *testing.T) {
 			name: "IAM nested error", status: 401, sentinel: cbr.ErrUnauthorized,
 			body: `{"error":{"code":401,"message":"The username or password is wrong.","title":"Unauthorized"}}`,
 			code: "401", message: "The username or password is wrong.",
-			errorString: "cbr: show agent: 401 Unauthorized 401: The username or password is wrong.",
+			errorString: "cbr: show agent: 401 Unauthorized: The username or password is wrong.",
 		},
 		{
 			name: "IAM nested error with title only", status: 403, sentinel: cbr.ErrForbidden,
 			body: `{"error":{"code":"403","title":"Forbidden"}}`,
 			code: "403", message: "Forbidden",
-			errorString: "cbr: show agent: 403 Forbidden 403: Forbidden",
+			errorString: "cbr: show agent: 403 Forbidden: Forbidden",
 		},
 		{
 			name: "plain text", status: 500, requestID: "r500",

@@ -94,6 +94,8 @@ func TestRetryGivesUpAfterMaxAttempts(t *testing.T) {
 	assert.Equal(t, "rid-last", apiErr.RequestID)
 	assert.Equal(t, fastRetry.MaxAttempts, apiErr.Attempts)
 	assert.Equal(t, fastRetry.MaxAttempts, st.count())
+	assert.Equal(t, fmt.Sprintf("cbr: register agent: 503 Service Unavailable APIGW.0613: IAM unavailable (request id rid-last) (after %d attempts)", fastRetry.MaxAttempts),
+		apiErr.Error())
 	assert.Equal(t, 1, mt.GetCallCountInfo()["GET "+agentsURL+"/"+testAgentID], "then one check whether the agent was registered")
 }
 
