@@ -83,7 +83,7 @@ func newClient(stderr io.Writer) (*cbr.Client, func(), error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		fmt.Fprintf(os.Stderr, "quickstart: using CBR in %s with the HUAWEICLOUD_SDK_* credentials\n", region)
+		fmt.Fprintf(stderr, "quickstart: using CBR in %s with the HUAWEICLOUD_SDK_* credentials\n", region)
 		return c, func() {}, nil
 	}
 	srv := cbrtest.NewServer()
