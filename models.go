@@ -202,10 +202,14 @@ func (t wireTime) MarshalJSON() ([]byte, error) {
 
 // parseTime parses one timestamp. It picks the layout from the text instead of
 // trying layouts in turn: the date and time may be separated by 'T' or ' ',
-// fractional seconds are optional, and no zone means UTC.
+// fractional seconds are optional, and no zone means UTC. Offsets without a
+// colon (+0800) or without minutes (+08), and a lowercase z, are accepted too.
 func parseTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
+	}
+	if strings.HasSuffix(s, "z") {
+		s = s[:len(s)-1] + "Z"
 	}
 	space := len(s) > 10 && s[10] == ' '
 	var layout string
@@ -219,7 +223,16 @@ func parseTime(s string) (time.Time, error) {
 	default:
 		layout = "2006-01-02T15:04:05"
 	}
-	return time.ParseInLocation(layout, s, time.UTC)
+	t, err := time.ParseInLocation(layout, s, time.UTC)
+	if err != nil && hasZone(s) {
+		date := layout[:len(layout)-len("Z07:00")]
+		for _, zone := range []string{"Z0700", "Z07"} {
+			if t2, err2 := time.Parse(date+zone, s); err2 == nil {
+				return t2, nil
+			}
+		}
+	}
+	return t, err
 }
 
 // hasZone reports whether s ends with "Z" or a numeric offset such as "+08:00".
