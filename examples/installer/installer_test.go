@@ -342,3 +342,44 @@ func TestDetectedHostFacts(t *testing.T) {
 	assert.Equal(t, hostname, agents[0].HostName)
 	assert.Equal(t, runtime.GOOS, agents[0].HostOS)
 }
+
+func TestDefaultStatePath(t *testing.T) {
+	if os.Geteuid() == 0 {
+		assert.Equal(t, "/var/lib/cbr-agent/state.json", defaultStatePath(), "root's state does not depend on HOME")
+		return
+	}
+	t.Setenv("XDG_CONFIG_HOME", "/tmp/cfg")
+	assert.Equal(t, "/tmp/cfg/cbr-agent/state.json", defaultStatePath())
+}
+
+func TestFirstRunsAtOnceShareOneAgentID(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	ids := make(chan string, 8)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			id, _, err := loadOrCreateAgentID(path)
+			ids <- id
+			errs <- err
+		}()
+	}
+	first := <-ids
+	require.NoError(t, <-errs)
+	for range 7 {
+		assert.Equal(t, first, <-ids)
+		require.NoError(t, <-errs)
+	}
+	assert.Equal(t, first, readState(t, path))
+}
+
+func TestECSMetadataMeansACloudAgent(t *testing.T) {
+	cfg, err := parseFlags([]string{"-ecs-metadata", "-region", "ap-southeast-1"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "cloud", cfg.agentType)
+	cfg, err = parseFlags([]string{"-ecs-metadata", "-region", "ap-southeast-1", "-type", "native"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "native", cfg.agentType, "an explicit -type wins")
+	cfg, err = parseFlags(nil, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "native", cfg.agentType)
+}

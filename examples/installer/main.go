@@ -168,7 +168,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	flags.StringVar(&cfg.hostOS, "os", runtime.GOOS, "host operating system to register")
 	flags.StringVar(&cfg.nickname, "nickname", "", "optional alias of the host")
 	flags.StringVar(&cfg.version, "agent-version", "1.0.0", "version of the agent being installed")
-	flags.StringVar(&cfg.agentType, "type", string(cbr.AgentTypeNative), "native (on-premises host) or cloud (cloud server)")
+	flags.StringVar(&cfg.agentType, "type", string(cbr.AgentTypeNative), "native (on-premises host) or cloud (cloud server); cloud with -ecs-metadata")
 	flags.StringVar(&cfg.region, "region", os.Getenv("HUAWEICLOUD_SDK_REGION"), "CBR region, such as ap-southeast-1 (default $HUAWEICLOUD_SDK_REGION)")
 	flags.BoolVar(&cfg.ecsMetadata, "ecs-metadata", false, "authenticate with the cloud server's agency, from the ECS metadata service")
 	if err := flags.Parse(args); err != nil {
@@ -185,6 +185,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, errors.New("-path and -uninstall do not go together")
 	case cfg.ecsMetadata && cfg.region == "":
 		return cfg, errors.New("-ecs-metadata needs -region")
+	}
+	typeSet := false
+	flags.Visit(func(f *flag.Flag) { typeSet = typeSet || f.Name == "type" })
+	if cfg.ecsMetadata && !typeSet {
+		cfg.agentType = string(cbr.AgentTypeCloud) // the metadata service exists only on cloud servers
 	}
 	return cfg, nil
 }
@@ -295,9 +300,13 @@ type state struct {
 	AgentID string `json:"agent_id"`
 }
 
-// defaultStatePath is state.json in a cbr-agent directory of the user's
-// configuration directory (for root on Linux, /root/.config/cbr-agent).
+// defaultStatePath is /var/lib/cbr-agent/state.json for root, whatever HOME
+// says (package scripts run as root, with or without the user's HOME), else
+// state.json in a cbr-agent directory of the user's configuration directory.
 func defaultStatePath() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/cbr-agent/state.json"
+	}
 	dir, err := os.UserConfigDir()
 	if err != nil {
 		return ""
@@ -314,7 +323,12 @@ func loadOrCreateAgentID(path string) (id string, created bool, err error) {
 		return id, false, err
 	}
 	id = newAgentID()
-	if err := saveState(path, state{AgentID: id}); err != nil {
+	err = saveNewState(path, state{AgentID: id})
+	if errors.Is(err, fs.ErrExist) { // another run created it first: use its ID
+		id, err = loadAgentID(path)
+		return id, false, err
+	}
+	if err != nil {
 		return "", false, fmt.Errorf("cannot save the agent ID in %s: %w; fix the directory's permissions or choose another file with -state", path, err)
 	}
 	return id, true, nil
@@ -341,9 +355,10 @@ func loadAgentID(path string) (string, error) {
 	return st.AgentID, nil
 }
 
-// saveState writes the state file atomically, with mode 0600, in a directory
-// created with mode 0700 if needed.
-func saveState(path string, st state) error {
+// saveNewState writes a new state file atomically, with mode 0600, in a
+// directory created with mode 0700 if needed. It never replaces a file: when
+// another run created one first, the error matches fs.ErrExist.
+func saveNewState(path string, st state) error {
 	data, err := json.Marshal(st)
 	if err != nil {
 		return err
@@ -367,7 +382,7 @@ func saveState(path string, st state) error {
 	if err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), path)
+	return os.Link(f.Name(), path)
 }
 
 // newAgentID returns a random UUID (version 4), the form of agent IDs in the API's examples.
