@@ -30,19 +30,40 @@
 //	...
 //	agent, err = c.UpdateAgent(ctx, id, cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
 //
-// [NewClient] does no I/O and reads no environment variable or file: an
-// endpoint (from [WithRegion] or [WithEndpoint]), a project ID and credentials
-// are required, and a missing or malformed one is an error that names it.
+// [NewClient] does no I/O and reads no environment variable or file (unless
+// [FromEnv] is given): an endpoint (from [WithRegion] or [WithEndpoint]) and
+// credentials are required, and a project ID unless the client can look it up
+// in IAM (see [WithRegion]); a missing or malformed one is an error that names it.
+//
+// # Operations
+//
+// Besides [Client.RegisterAgent] and [Client.UpdateAgent]: [Client.ShowAgent],
+// [Client.ListAgents] (one page) and [Client.Agents] (every page, as an
+// iterator), [Client.UnregisterAgent] (which deletes the agent's backups),
+// [Client.AddAgentPaths], [Client.RemoveAgentPaths] and [Client.CheckAgents].
+// RegisterAgent never reports a registration that happened as a failure: when
+// an attempt may have taken effect and the call still fails, it asks with
+// ShowAgent. Marking an agent uninstalled twice is not an error.
 //
 // # Authentication
 //
 // Requests are authenticated by a [Credentials] value, given with
-// [WithCredentials]. [Token] is a project-scoped IAM token, sent as the
-// X-Auth-Token header, as the CBR API reference documents. Credentials are
-// applied to every attempt afresh, beneath the retries, and are sent only to
-// the endpoint's host. No credential prints its secret, with any fmt verb or
-// with log/slog.
+// [WithCredentials]:
+//   - [AKSK] signs every attempt with SDK-HMAC-SHA256, with a SecurityToken
+//     for temporary keys;
+//   - [IAMPassword] gets a project-scoped IAM token, caches it and renews it
+//     before it expires, or at once after a 401;
+//   - [ECSMetadata] gets the temporary keys of the cloud server's agency from
+//     the ECS metadata service, for installers on Huawei Cloud servers;
+//   - [Token] is a static project-scoped IAM token, sent as the X-Auth-Token
+//     header, as the CBR API reference documents.
 //
+// [FromEnv] reads the official SDKs' HUAWEICLOUD_SDK_* variables and
+// credentials file, only when given. Credentials are applied to every attempt
+// afresh, beneath the retries, and are sent only to the endpoint's host; the
+// client follows no redirect. No credential prints its secret, with any fmt
+// verb, with log/slog or as JSON.
+
 // # Errors
 //
 // A call fails with one of:
