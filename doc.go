@@ -63,7 +63,7 @@
 // afresh, beneath the retries, and are sent only to the endpoint's host; the
 // client follows no redirect. No credential prints its secret, with any fmt
 // verb, with log/slog or as JSON.
-
+//
 // # Errors
 //
 // A call fails with one of:
