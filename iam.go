@@ -35,8 +35,10 @@ func WithIAMEndpoint(endpoint string) Option {
 // IAMPassword authenticates as an IAM user with a password: the client gets a
 // project-scoped token from IAM (POST /v3/auth/tokens) on first use, sends it
 // as X-Auth-Token, and gets a new one 10 minutes before it expires, or at once
-// when CBR refuses it (then the refused attempt is sent once more). One token
-// request runs at a time however many goroutines call. IAM's endpoint is
+// when CBR refuses a token older than a minute (then the refused attempt is
+// sent once more). One token request runs at a time however many goroutines
+// call. When IAM refuses the password, calls fail with that answer for a
+// minute without asking IAM again. IAM's endpoint is
 // https://iam.{region}.myhuaweicloud.com, or the one of WithIAMEndpoint.
 //
 // The password is sent only to IAM, and never printed.
@@ -141,10 +143,11 @@ func (t *iamToken) Authenticate(req *http.Request, _ []byte) error {
 	return nil
 }
 
-// expire forgets the token that was refused, unless a new one replaced it.
-func (t *iamToken) expire(refused *http.Request) {
+// expire forgets the token that was refused, unless a new one replaced it or
+// it is too new to be the cause; it reports whether another will be used.
+func (t *iamToken) expire(refused *http.Request) bool {
 	used := refused.Header.Get("X-Auth-Token")
-	t.token.invalidate(func(tok string) bool { return tok == used })
+	return t.token.invalidate(func(tok string) bool { return tok == used })
 }
 
 // Format prints the redacted form of the password credentials for every fmt verb.

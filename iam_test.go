@@ -53,6 +53,18 @@ func (e *iamEvents) add(s string) {
 	e.log = append(e.log, s)
 }
 
+// revoke makes CBR refuse toks from now on.
+func (e *iamEvents) revoke(toks ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.refuse == nil {
+		e.refuse = make(map[string]bool)
+	}
+	for _, tok := range toks {
+		e.refuse[tok] = true
+	}
+}
+
 func (e *iamEvents) events() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -130,13 +142,20 @@ func (e *iamEvents) start(t *testing.T, opts ...cbr.Option) *cbr.Client {
 
 func TestIAMPassword401RenewsOnceAndRetriesOnce(t *testing.T) {
 	t.Parallel()
-	e := &iamEvents{refuse: map[string]bool{"T1": true}}
-	c := e.start(t)
+	e := &iamEvents{}
+	clock := newAuthClock()
+	c := e.start(t, cbr.WithClock(clock.Now))
+	ctx := context.Background()
+	_, err := c.ShowAgent(ctx, "a1")
+	require.NoError(t, err)
+	clock.Advance(2 * time.Minute) // old enough to be renewed when refused
+	e.revoke("T1")
 
-	_, err := c.UpdateAgent(context.Background(), "a1", cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
+	_, err = c.UpdateAgent(ctx, "a1", cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
 	require.NoError(t, err)
 	assert.Equal(t, []string{
 		"iam T1",
+		"cbr T1 200 ",
 		"cbr T1 401",
 		"iam T2",
 		`cbr T2 200 {"agent":{"status":"uninstall"}}`,
@@ -145,16 +164,44 @@ func TestIAMPassword401RenewsOnceAndRetriesOnce(t *testing.T) {
 
 func TestIAMPassword401TwiceIsReturned(t *testing.T) {
 	t.Parallel()
-	e := &iamEvents{refuse: map[string]bool{"T1": true, "T2": true, "T3": true}}
-	c := e.start(t)
+	e := &iamEvents{}
+	clock := newAuthClock()
+	c := e.start(t, cbr.WithClock(clock.Now))
+	ctx := context.Background()
+	_, err := c.ShowAgent(ctx, "a1")
+	require.NoError(t, err)
+	clock.Advance(2 * time.Minute)
+	e.revoke("T1", "T2", "T3")
 
-	_, err := c.ShowAgent(context.Background(), "a1")
+	_, err = c.ShowAgent(ctx, "a1")
 	apiErr, ok := errorsAsAPI(err)
 	require.True(t, ok, "%v", err)
 	assert.Equal(t, http.StatusUnauthorized, apiErr.StatusCode)
 	assert.Equal(t, "APIGW.0307", apiErr.Code)
 	assert.Equal(t, 2, apiErr.Attempts)
-	assert.Equal(t, []string{"iam T1", "cbr T1 401", "iam T2", "cbr T2 401"}, e.events(), "renew once, retry once, then give up")
+	assert.Equal(t, []string{"iam T1", "cbr T1 200 ", "cbr T1 401", "iam T2", "cbr T2 401"}, e.events(),
+		"renew once, retry once, then give up")
+}
+
+func TestIAMPasswordFreshTokenRefusedIsReturned(t *testing.T) {
+	t.Parallel()
+	srv := authServer(t)
+	c := authClient(t, srv, cbr.WithCredentials(srv.IAMPassword()))
+	refused := make([]cbrtest.Fault, 10)
+	for i := range refused {
+		refused[i] = cbrtest.Fault{Status: http.StatusUnauthorized, Code: "APIGW.0301", Message: "Incorrect IAM authentication information"}
+	}
+	srv.InjectFaults(refused...)
+
+	for i := range 5 {
+		_, err := c.ShowAgent(context.Background(), "a1")
+		apiErr, ok := errorsAsAPI(err)
+		require.True(t, ok, "%v", err)
+		assert.Equal(t, http.StatusUnauthorized, apiErr.StatusCode, "call %d", i)
+		assert.Equal(t, 1, apiErr.Attempts, "call %d", i)
+	}
+	assert.Equal(t, 1, srv.TokenRequests(), "a token fetched a moment ago is not renewed when refused")
+	assert.Equal(t, 5, srv.Requests(), "nor sent again")
 }
 
 func TestIAMPasswordManyGoroutinesShareOneToken(t *testing.T) {
@@ -281,6 +328,43 @@ func TestIAMPasswordWrongPassword(t *testing.T) {
 	for _, out := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", apiErr), logs.String(), string(apiErr.Body)} {
 		assert.NotContains(t, out, secretPassword)
 	}
+}
+
+func TestIAMPasswordRefusedPasswordIsNotSentAgainForAMinute(t *testing.T) {
+	t.Parallel()
+	srv := authServer(t)
+	pw := srv.IAMPassword()
+	pw.Password = secretPassword
+	clock := newAuthClock()
+	c := authClient(t, srv, cbr.WithCredentials(pw), cbr.WithClock(clock.Now))
+	show := func() {
+		_, err := c.ShowAgent(context.Background(), "a1")
+		assert.ErrorIs(t, err, cbr.ErrUnauthorized)
+		assert.ErrorContains(t, err, "The username or password is wrong.")
+	}
+
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			show()
+		}()
+	}
+	wg.Wait()
+	for range 10 {
+		show()
+	}
+	assert.Equal(t, 1, srv.TokenRequests(), "20 calls: one token request")
+
+	clock.Advance(59 * time.Second)
+	show()
+	assert.Equal(t, 1, srv.TokenRequests())
+	clock.Advance(time.Second)
+	show()
+	show()
+	assert.Equal(t, 2, srv.TokenRequests(), "a minute later the password is sent once more")
+	assert.Zero(t, srv.Requests())
 }
 
 func TestIAMPasswordTokenRequestAtTheWire(t *testing.T) {
@@ -504,10 +588,12 @@ func TestRegions(t *testing.T) {
 func TestIAMPasswordRevokedTokenManyGoroutinesRenewOnce(t *testing.T) {
 	t.Parallel()
 	srv := authServer(t)
-	c := authClient(t, srv, cbr.WithCredentials(srv.IAMPassword()))
+	clock := newAuthClock()
+	c := authClient(t, srv, cbr.WithCredentials(srv.IAMPassword()), cbr.WithClock(clock.Now))
 	ctx := context.Background()
 	_, err := c.RegisterAgent(ctx, authAgent("a1"))
 	require.NoError(t, err)
+	clock.Advance(2 * time.Minute) // old enough to be renewed when refused
 	srv.RevokeTokens()
 
 	start := make(chan struct{})
@@ -541,7 +627,7 @@ func TestGatewayRefusesExpiredTokens(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, apiErr.StatusCode)
 	assert.Equal(t, "APIGW.0307", apiErr.Code)
 	assert.Equal(t, "The token must be updated", apiErr.Message)
-	assert.Equal(t, 2, apiErr.Attempts, "refused, renewed, refused again")
-	assert.Equal(t, 2, srv.TokenRequests())
+	assert.Equal(t, 1, apiErr.Attempts, "a token just issued is not renewed when refused")
+	assert.Equal(t, 1, srv.TokenRequests())
 	assert.Empty(t, srv.Agents())
 }

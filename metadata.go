@@ -73,10 +73,11 @@ func (m *metadataKeys) Authenticate(req *http.Request, body []byte) error {
 	return k.sign(req, body, m.now())
 }
 
-// expire forgets the keys that were refused, unless new ones replaced them.
-func (m *metadataKeys) expire(refused *http.Request) {
+// expire forgets the keys that were refused, unless new ones replaced them
+// or they are too new to be the cause; it reports whether others will be used.
+func (m *metadataKeys) expire(refused *http.Request) bool {
 	used := refused.Header.Get("X-Security-Token")
-	m.keys.invalidate(func(k AKSK) bool { return k.SecurityToken == used })
+	return m.keys.invalidate(func(k AKSK) bool { return k.SecurityToken == used })
 }
 
 // Format prints the endpoint and no key, for every fmt verb.

@@ -214,7 +214,8 @@ func (e *redirectError) Error() string {
 // RoundTrip authenticates a copy of req and sends it with the base transport.
 // A request to another host than the endpoint's is refused. When credentials
 // that can be renewed (a token, temporary keys) are refused with a 401, they
-// are renewed and the attempt is sent once more.
+// are renewed and the attempt is sent once more, unless they are less than
+// minAgeToRenew old: then the 401 is returned.
 func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Host != t.host {
 		closeBody(req)
@@ -229,10 +230,9 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.send(r, body, st)
 	rn, renewable := t.creds.(renewer)
 	resendable := st != nil || req.Body == nil || req.Body == http.NoBody
-	if err != nil || resp.StatusCode != http.StatusUnauthorized || !renewable || !resendable {
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || !renewable || !resendable || !rn.expire(r) {
 		return resp, err
 	}
-	rn.expire(r)
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 	resp.Body.Close()
 	r = req.Clone(req.Context())
