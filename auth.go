@@ -253,6 +253,9 @@ type flight[T any] struct {
 	done chan struct{}
 	val  T
 	err  error
+	// abandoned is set when the fetch failed because the context of the
+	// caller that ran it ended, not because the fetch itself failed.
+	abandoned bool
 }
 
 // fetchFunc fetches a value and says when to renew it and when it expires,
@@ -307,7 +310,7 @@ func (c *cached[T]) get(ctx context.Context, fetch fetchFunc[T]) (T, error) {
 		c.mu.Unlock()
 		select {
 		case <-f.done:
-			if f.err != nil && ctx.Err() == nil && isContextError(f.err) {
+			if f.abandoned && ctx.Err() == nil {
 				continue // the caller that fetched gave up; fetch for this one
 			}
 			return f.val, f.err
@@ -335,7 +338,7 @@ func (c *cached[T]) lead(ctx context.Context, f *flight[T], fetch fetchFunc[T]) 
 	case isPermanent(err):
 		c.failure, c.failedUntil = err, now.Add(failureMemory)
 	}
-	f.val, f.err = val, err
+	f.val, f.err, f.abandoned = val, err, err != nil && ctx.Err() != nil
 	c.mu.Unlock()
 	close(f.done)
 	return val, err
@@ -365,11 +368,6 @@ func isPermanent(err error) bool {
 	var apiErr *APIError
 	return errors.As(err, &apiErr) && apiErr.StatusCode >= 400 && apiErr.StatusCode < 500 &&
 		apiErr.StatusCode != http.StatusTooManyRequests
-}
-
-// isContextError reports whether err comes from a done context.
-func isContextError(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // renewalTimes returns when to renew and when to stop using credentials

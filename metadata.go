@@ -49,18 +49,20 @@ func (m ECSMetadata) bind(b binding) (Credentials, error) {
 			},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		now:  b.now,
-		keys: cached[AKSK]{now: b.now},
+		timeout: metadataTimeout,
+		now:     b.now,
+		keys:    cached[AKSK]{now: b.now},
 	}, nil
 }
 
 // metadataKeys is an ECSMetadata bound to a client: it holds the current
 // temporary keys.
 type metadataKeys struct {
-	base string // endpoint ending in "/"
-	http *http.Client
-	now  func() time.Time
-	keys cached[AKSK]
+	base    string // endpoint ending in "/"
+	http    *http.Client
+	timeout time.Duration // of one fetch: metadataTimeout
+	now     func() time.Time
+	keys    cached[AKSK]
 }
 
 // Authenticate signs req with the current temporary keys, getting them first
@@ -87,7 +89,7 @@ func (m *metadataKeys) Format(f fmt.State, _ rune) {
 
 // fetch gets temporary keys from the metadata service.
 func (m *metadataKeys) fetch(ctx context.Context) (AKSK, time.Time, time.Time, error) {
-	ctx, cancel := context.WithTimeout(ctx, metadataTimeout)
+	ctx, cancel := context.WithTimeout(ctx, m.timeout)
 	defer cancel()
 	token, err := m.sessionToken(ctx)
 	if err != nil {
