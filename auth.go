@@ -41,6 +41,20 @@ func (t Token) Authenticate(req *http.Request, _ []byte) error {
 	return nil
 }
 
+// bind rejects a token that cannot be sent, so that NewClient fails rather
+// than the first call: an empty one, or one with a control character, such
+// as the newline at the end of the file it was read from. The error never
+// holds the token.
+func (t Token) bind(binding) (Credentials, error) {
+	switch {
+	case t == "":
+		return nil, errors.New("cbr: token is empty")
+	case strings.ContainsFunc(string(t), isControl):
+		return nil, errors.New("cbr: token contains a control character, such as a trailing newline")
+	}
+	return t, nil
+}
+
 // String returns a redacted form, so that the token never reaches a log.
 func (t Token) String() string { return "cbr.Token(REDACTED)" }
 
