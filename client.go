@@ -219,7 +219,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	if endpoint == "" {
 		return nil, errors.New("cbr: missing endpoint: use WithRegion or WithEndpoint")
 	}
-	base, err := parseEndpoint(endpoint, cfg.insecureHTTP)
+	base, err := parseEndpoint(endpoint, "endpoint", cfg.insecureHTTP)
 	if err != nil {
 		return nil, err
 	}
@@ -258,24 +258,25 @@ func (c *Client) Format(f fmt.State, _ rune) {
 	fmt.Fprintf(f, "cbr.Client{endpoint: %s, project: %s}", c.base, c.projectID)
 }
 
-// parseEndpoint checks an endpoint URL and returns it with a path ending in "/".
-func parseEndpoint(endpoint string, insecureHTTP bool) (*url.URL, error) {
+// parseEndpoint checks an endpoint URL and returns it with a path ending in
+// "/". name says which endpoint it is in errors, such as "IAM endpoint".
+func parseEndpoint(endpoint, name string, insecureHTTP bool) (*url.URL, error) {
 	if !strings.Contains(endpoint, "://") {
 		endpoint = "https://" + endpoint
 	}
 	u, err := url.Parse(endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("cbr: invalid endpoint: %w", err)
+		return nil, fmt.Errorf("cbr: invalid %s: %w", name, err)
 	}
 	switch {
 	case u.Scheme != "https" && u.Scheme != "http":
-		return nil, fmt.Errorf("cbr: invalid endpoint: scheme %q is not http or https", u.Scheme)
+		return nil, fmt.Errorf("cbr: invalid %s: scheme %q is not http or https", name, u.Scheme)
 	case u.Host == "":
-		return nil, errors.New("cbr: invalid endpoint: no host")
+		return nil, fmt.Errorf("cbr: invalid %s: no host", name)
 	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
-		return nil, errors.New("cbr: invalid endpoint: it must not have user info, a query or a fragment")
+		return nil, fmt.Errorf("cbr: invalid %s: it must not have user info, a query or a fragment", name)
 	case u.Scheme == "http" && !insecureHTTP && !isLoopback(u.Hostname()):
-		return nil, fmt.Errorf("cbr: endpoint %s is plain http on a non-loopback host: use https, or WithInsecureHTTP", u.Host)
+		return nil, fmt.Errorf("cbr: %s %s is plain http on a non-loopback host: use https, or WithInsecureHTTP", name, u.Host)
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"

@@ -305,9 +305,9 @@ func setUpAuth(cfg *config) (*projectLookup, error) {
 	}
 	switch {
 	case cfg.iamEndpoint != "":
-		u, err := parseEndpoint(cfg.iamEndpoint, cfg.insecureHTTP)
+		u, err := parseEndpoint(cfg.iamEndpoint, "IAM endpoint", cfg.insecureHTTP)
 		if err != nil {
-			return nil, errors.New(strings.Replace(err.Error(), "endpoint", "IAM endpoint", 1))
+			return nil, err
 		}
 		b.iam = u.String()
 	case cfg.region != "":

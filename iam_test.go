@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -630,4 +631,27 @@ func TestGatewayRefusesExpiredTokens(t *testing.T) {
 	assert.Equal(t, 1, apiErr.Attempts, "a token just issued is not renewed when refused")
 	assert.Equal(t, 1, srv.TokenRequests())
 	assert.Empty(t, srv.Agents())
+}
+
+func TestEndpointErrorsNameTheEndpointAndKeepTheCause(t *testing.T) {
+	t.Parallel()
+	base := []cbr.Option{cbr.WithRegion("ap-southeast-1"), cbr.WithProjectID("p1")}
+	for name, tc := range map[string]struct {
+		opts []cbr.Option
+		want string
+	}{
+		"endpoint": {[]cbr.Option{cbr.WithEndpoint("https://cbr.example.com/%zz"), cbr.WithCredentials(cbr.Token("t"))},
+			`cbr: invalid endpoint: parse "https://cbr.example.com/%zz": invalid URL escape "%zz"`},
+		"IAM endpoint": {[]cbr.Option{cbr.WithIAMEndpoint("https://iam.example.com/%zz"), cbr.WithCredentials(cbr.Token("t"))},
+			`cbr: invalid IAM endpoint: parse "https://iam.example.com/%zz": invalid URL escape "%zz"`},
+		"ECS metadata endpoint": {[]cbr.Option{cbr.WithCredentials(cbr.ECSMetadata{Endpoint: "http://169.254.169.254/%zz"})},
+			`cbr: invalid ECS metadata endpoint: parse "http://169.254.169.254/%zz": invalid URL escape "%zz"`},
+	} {
+		_, err := cbr.NewClient(append(base, tc.opts...)...)
+		assert.EqualError(t, err, tc.want, name)
+		var urlErr *url.Error
+		assert.ErrorAs(t, err, &urlErr, name)
+	}
+	_, err := cbr.NewClient(append(base, cbr.WithCredentials(cbr.ECSMetadata{Endpoint: "ftp://169.254.169.254"}))...)
+	assert.EqualError(t, err, `cbr: invalid ECS metadata endpoint: scheme "ftp" is not http or https`)
 }

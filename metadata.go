@@ -3,7 +3,6 @@ package cbr
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -34,9 +33,9 @@ func (m ECSMetadata) bind(b binding) (Credentials, error) {
 	if endpoint == "" {
 		endpoint = defaultMetadataEndpoint
 	}
-	u, err := parseEndpoint(endpoint, true)
+	u, err := parseEndpoint(endpoint, "ECS metadata endpoint", true)
 	if err != nil {
-		return nil, errors.New(strings.Replace(err.Error(), "endpoint", "ECS metadata endpoint", 1))
+		return nil, err
 	}
 	return &metadataKeys{
 		base: u.String(),
