@@ -179,6 +179,7 @@ type binding struct {
 	region    string
 	projectID string
 	iam       string       // IAM endpoint ending in "/", or "" if unknown
+	iamHost   string       // the host of iam
 	http      *http.Client // the base HTTP client; it follows no redirect
 	now       func() time.Time
 }

@@ -213,7 +213,7 @@ type projectLookup struct {
 // has no project ID, or an error when it cannot look it up: that takes a
 // project name (the region's, or IAMPassword's Project), an IAM endpoint, and
 // credentials that IAM accepts (AKSK, IAMPassword or ECSMetadata).
-func newProjectLookup(cfg config, iam string) (*projectLookup, error) {
+func newProjectLookup(cfg config, b binding) (*projectLookup, error) {
 	name := cfg.region
 	switch c := cfg.creds.(type) {
 	case *akskSigner, *metadataKeys:
@@ -227,18 +227,14 @@ func newProjectLookup(cfg config, iam string) (*projectLookup, error) {
 	switch {
 	case name == "":
 		return nil, errors.New("cbr: missing project ID: use WithProjectID or WithRegion")
-	case iam == "":
+	case b.iam == "":
 		return nil, errors.New("cbr: missing project ID: use WithProjectID, or WithIAMEndpoint to look it up")
-	}
-	u, err := url.Parse(iam)
-	if err != nil {
-		return nil, fmt.Errorf("cbr: invalid IAM endpoint: %w", err)
 	}
 	return &projectLookup{
 		name: name,
-		url:  iam + "v3/projects?name=" + url.QueryEscape(name),
-		http: newRetryClient(cfg, u.Host),
-		id:   cached[string]{now: time.Now},
+		url:  b.iam + "v3/projects?name=" + url.QueryEscape(name),
+		http: newRetryClient(cfg, b.iamHost),
+		id:   cached[string]{now: b.now},
 	}, nil
 }
 
@@ -309,9 +305,10 @@ func setUpAuth(cfg *config) (*projectLookup, error) {
 		if err != nil {
 			return nil, err
 		}
-		b.iam = u.String()
+		b.iam, b.iamHost = u.String(), u.Host
 	case cfg.region != "":
-		b.iam = "https://iam." + cfg.region + ".myhuaweicloud.com/"
+		b.iamHost = "iam." + cfg.region + ".myhuaweicloud.com"
+		b.iam = "https://" + b.iamHost + "/"
 	}
 	if c, ok := cfg.creds.(binder); ok {
 		bound, err := c.bind(b)
@@ -323,7 +320,7 @@ func setUpAuth(cfg *config) (*projectLookup, error) {
 	if cfg.projectID != "" {
 		return nil, nil
 	}
-	return newProjectLookup(*cfg, b.iam)
+	return newProjectLookup(*cfg, b)
 }
 
 // noRedirects returns a copy of hc that follows no redirect, so that a

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jarcoal/httpmock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -659,4 +660,42 @@ func TestEndpointErrorsNameTheEndpointAndKeepTheCause(t *testing.T) {
 	}
 	_, err := cbr.NewClient(append(base, cbr.WithCredentials(cbr.ECSMetadata{Endpoint: "ftp://169.254.169.254"}))...)
 	assert.EqualError(t, err, `cbr: invalid ECS metadata endpoint: scheme "ftp" is not http or https`)
+}
+
+func TestProjectLookupRefusalIsRememberedOnTheClientClock(t *testing.T) {
+	t.Parallel()
+	srv := authServer(t)
+	clock := newAuthClock()
+	c, err := cbr.NewClient(cbr.WithEndpoint(srv.URL), cbr.WithRegion(srv.Region), cbr.WithIAMEndpoint(srv.IAMURL),
+		cbr.WithCredentials(cbr.AKSK{AccessKey: srv.AccessKey, SecretKey: "not-" + srv.SecretKey}), cbr.WithClock(clock.Now))
+	require.NoError(t, err)
+	show := func() {
+		_, err := c.ShowAgent(context.Background(), "a1")
+		assert.ErrorIs(t, err, cbr.ErrUnauthorized)
+		assert.ErrorContains(t, err, "find project ID: 401 Unauthorized")
+	}
+
+	show()
+	show()
+	assert.Equal(t, 1, srv.ProjectRequests(), "IAM's refusal is remembered")
+	clock.Advance(time.Minute)
+	show()
+	assert.Equal(t, 2, srv.ProjectRequests(), "for a minute of the client's clock")
+	assert.Zero(t, srv.Requests())
+}
+
+func TestProjectLookupUsesTheRegionsIAM(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponderWithQuery(http.MethodGet, "https://iam.ap-southeast-1.myhuaweicloud.com/v3/projects", "name=ap-southeast-1",
+		httpmock.NewStringResponder(http.StatusOK, `{"projects":[{"id":"p1","name":"ap-southeast-1"}]}`))
+	mt.RegisterResponder(http.MethodGet, "https://cbr.ap-southeast-1.myhuaweicloud.com/v3/p1/agents/a1",
+		httpmock.NewStringResponder(http.StatusOK, `{"agent":{"agent_id":"a1"}}`))
+	c, err := cbr.NewClient(cbr.WithRegion("ap-southeast-1"), cbr.WithCredentials(cbr.AKSK{AccessKey: "AK", SecretKey: "SK"}),
+		cbr.WithHTTPClient(&http.Client{Transport: mt}), cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1}))
+	require.NoError(t, err)
+
+	_, err = c.ShowAgent(context.Background(), "a1")
+	require.NoError(t, err)
+	assert.Equal(t, 2, mt.GetTotalCallCount())
 }
