@@ -1,9 +1,12 @@
 package cbr
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -146,4 +149,51 @@ func TestCachedWaiterFetchesWhenTheFetchingCallerGivesUp(t *testing.T) {
 	assert.ErrorIs(t, <-leaderErr, context.Canceled)
 	assert.Equal(t, "v2", <-got, "the waiter fetched for itself")
 	assert.Equal(t, int32(2), calls.Load())
+}
+
+// renewingCreds send the token "T{n}", n counting the refusals.
+type renewingCreds struct{ n atomic.Int32 }
+
+func (c *renewingCreds) Authenticate(req *http.Request, _ []byte) error {
+	req.Header.Set("X-Auth-Token", "T"+strconv.Itoa(int(c.n.Load())))
+	return nil
+}
+
+func (c *renewingCreds) expire(*http.Request) bool {
+	c.n.Add(1)
+	return true
+}
+
+func TestAuthTransportResendAfter401CanReplayItsBody(t *testing.T) {
+	t.Parallel()
+	body := []byte(`{"agent":{"status":"uninstall"}}`)
+	var sent []*http.Request
+	var bodies []string
+	tr := &authTransport{creds: &renewingCreds{}, host: "cbr.example.com", base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		data, err := io.ReadAll(r.Body)
+		require.NoError(t, err)
+		sent, bodies = append(sent, r), append(bodies, string(data))
+		status := http.StatusOK
+		if len(sent) == 1 {
+			status = http.StatusUnauthorized
+		}
+		return &http.Response{StatusCode: status, Body: http.NoBody, Request: r}, nil
+	})}
+	ctx := context.WithValue(context.Background(), callStateKey{}, &callState{body: body})
+	req := httptest.NewRequest(http.MethodPut, "https://cbr.example.com/v3/p1/agents/a1", bytes.NewReader(body)).WithContext(ctx)
+
+	resp, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Len(t, sent, 2)
+	assert.Equal(t, []string{string(body), string(body)}, bodies)
+	assert.Equal(t, "T1", sent[1].Header.Get("X-Auth-Token"))
+	require.NotNil(t, sent[1].GetBody, "the transport can send the body again, as HTTP/2 may need")
+	for range 2 {
+		rc, err := sent[1].GetBody()
+		require.NoError(t, err)
+		data, err := io.ReadAll(rc)
+		require.NoError(t, err)
+		assert.Equal(t, string(body), string(data))
+	}
 }

@@ -238,7 +238,8 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r = req.Clone(req.Context())
 	r.Body, r.GetBody = http.NoBody, nil
 	if len(body) > 0 {
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		r.Body, _ = r.GetBody()
 	}
 	return t.send(r, body, st)
 }
