@@ -389,6 +389,18 @@ func TestRedirectsReceiveNoCredentials(t *testing.T) {
 	assert.Equal(t, "get IAM token", apiErr.Op)
 	assert.Equal(t, 0, srv.Requests(), "no token, no CBR request")
 
+	// The metadata service redirecting: neither followed nor answered with keys.
+	meta := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusFound)
+	}))
+	t.Cleanup(meta.Close)
+	c = authClient(t, srv, cbr.WithCredentials(cbr.ECSMetadata{Endpoint: meta.URL}))
+	_, err = c.RegisterAgent(context.Background(), authAgent("a1"))
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, http.StatusFound, apiErr.StatusCode)
+	assert.Equal(t, "get ECS metadata token", apiErr.Op)
+	assert.Equal(t, 0, srv.Requests())
+
 	assert.Equal(t, int32(0), elsewhere.Load(), "the other host received nothing")
 }
 

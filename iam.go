@@ -326,9 +326,5 @@ func setUpAuth(cfg *config) (*projectLookup, error) {
 // noRedirects returns a copy of hc that follows no redirect, so that a
 // credential never reaches another host.
 func noRedirects(hc *http.Client) *http.Client {
-	return &http.Client{
-		Transport:     hc.Transport,
-		Timeout:       hc.Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	return &http.Client{Transport: hc.Transport, Timeout: hc.Timeout, CheckRedirect: refuseRedirect}
 }

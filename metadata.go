@@ -46,7 +46,7 @@ func (m ECSMetadata) bind(b binding) (Credentials, error) {
 				MaxIdleConns:          1,
 				IdleConnTimeout:       30 * time.Second,
 			},
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			CheckRedirect: refuseRedirect,
 		},
 		timeout: metadataTimeout,
 		now:     b.now,
