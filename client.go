@@ -354,15 +354,27 @@ func (c *Client) do(ctx context.Context, op, method, path string, query url.Valu
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody))
 		return nil
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-	if err == nil {
-		err = json.Unmarshal(data, out)
-	}
-	if err != nil {
-		return fmt.Errorf("cbr: %s: decode %d response (request id %s): %w",
-			op, resp.StatusCode, resp.Header.Get("X-Request-Id"), err)
+	if err := readJSON(resp, out); err != nil {
+		return fmt.Errorf("cbr: %s: %w", op, err)
 	}
 	return nil
+}
+
+// readJSON decodes the JSON body of resp, at most maxResponseBody bytes, into
+// v. Its error names the status and the request ID; the caller prefixes it
+// with "cbr: " and the operation.
+func readJSON(resp *http.Response, v any) error {
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	if err == nil {
+		err = json.Unmarshal(data, v)
+	}
+	if err == nil {
+		return nil
+	}
+	if id := resp.Header.Get("X-Request-Id"); id != "" {
+		return fmt.Errorf("decode %d response (request id %s): %w", resp.StatusCode, id, err)
+	}
+	return fmt.Errorf("decode %d response: %w", resp.StatusCode, err)
 }
 
 // project returns the project ID that scopes every call, looking it up in

@@ -178,14 +178,11 @@ func (t *iamToken) fetch(ctx context.Context) (string, time.Time, time.Time, err
 			IssuedAt  time.Time `json:"issued_at"`
 		} `json:"token"`
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-	if err == nil {
-		err = json.Unmarshal(data, &out)
-	}
+	err = readJSON(resp, &out)
 	tok := resp.Header.Get("X-Subject-Token")
 	switch {
 	case err != nil:
-		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: decode %d response: %w", op, resp.StatusCode, err)
+		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
 	case tok == "" || strings.ContainsFunc(tok, isControl):
 		return "", time.Time{}, time.Time{}, &decodeError{op: op, reason: "no token in X-Subject-Token"}
 	case out.Token.ExpiresAt.IsZero():
@@ -267,12 +264,8 @@ func (l *projectLookup) fetch(ctx context.Context) (string, time.Time, time.Time
 			Name string `json:"name"`
 		} `json:"projects"`
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-	if err == nil {
-		err = json.Unmarshal(data, &out)
-	}
-	if err != nil {
-		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: decode %d response: %w", op, resp.StatusCode, err)
+	if err := readJSON(resp, &out); err != nil {
+		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
 	}
 	var ids []string
 	for _, p := range out.Projects {

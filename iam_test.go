@@ -699,3 +699,50 @@ func TestProjectLookupUsesTheRegionsIAM(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, mt.GetTotalCallCount())
 }
+
+func TestTruncatedJSONAnswersAreDecodeErrors(t *testing.T) {
+	t.Parallel()
+	meta := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			w.WriteHeader(http.StatusNotFound) // no session tokens
+			return
+		}
+		io.WriteString(w, `{"credential":`)
+	}))
+	t.Cleanup(meta.Close)
+	truncated := func(status int, body string) httpmock.Responder {
+		return func(r *http.Request) (*http.Response, error) {
+			resp := httpmock.NewStringResponse(status, body)
+			resp.Header.Set("X-Request-Id", "rid-1")
+			resp.Header.Set("X-Subject-Token", "MIItoken")
+			return resp, nil
+		}
+	}
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodGet, "https://cbr.example.com/v3/p1/agents/a1", truncated(http.StatusOK, `{"agent":`))
+	mt.RegisterResponderWithQuery(http.MethodPost, "https://iam.example.com/v3/auth/tokens", "nocatalog=true", truncated(http.StatusCreated, `{"token":`))
+	mt.RegisterResponderWithQuery(http.MethodGet, "https://iam.example.com/v3/projects", "name=ap-southeast-1", truncated(http.StatusOK, `{"projects":`))
+
+	for name, tc := range map[string]struct {
+		opts []cbr.Option
+		want string
+	}{
+		"CBR": {[]cbr.Option{cbr.WithProjectID("p1"), cbr.WithCredentials(cbr.Token("t"))},
+			"cbr: show agent: decode 200 response (request id rid-1): unexpected end of JSON input"},
+		"IAM token": {[]cbr.Option{cbr.WithProjectID("p1"), cbr.WithCredentials(cbr.IAMPassword{Domain: "d", User: "u", Password: "p"})},
+			"cbr: show agent: authenticate: get IAM token: decode 201 response (request id rid-1): unexpected end of JSON input"},
+		"project lookup": {[]cbr.Option{cbr.WithCredentials(cbr.AKSK{AccessKey: "AK", SecretKey: "SK"})},
+			"cbr: show agent: find project ID: decode 200 response (request id rid-1): unexpected end of JSON input"},
+		"ECS metadata": {[]cbr.Option{cbr.WithProjectID("p1"), cbr.WithCredentials(cbr.ECSMetadata{Endpoint: meta.URL})},
+			"cbr: show agent: authenticate: get ECS metadata credentials: decode 200 response: unexpected end of JSON input"},
+	} {
+		c, err := cbr.NewClient(append([]cbr.Option{cbr.WithRegion("ap-southeast-1"), cbr.WithEndpoint("https://cbr.example.com"),
+			cbr.WithIAMEndpoint("https://iam.example.com"), cbr.WithHTTPClient(&http.Client{Transport: mt}),
+			cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1})}, tc.opts...)...)
+		require.NoError(t, err, name)
+		_, err = c.ShowAgent(context.Background(), "a1")
+		assert.EqualError(t, err, tc.want, name)
+		var syntaxErr *json.SyntaxError
+		assert.ErrorAs(t, err, &syntaxErr, name)
+	}
+}

@@ -2,7 +2,6 @@ package cbr
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -121,12 +120,8 @@ func (m *metadataKeys) fetch(ctx context.Context) (AKSK, time.Time, time.Time, e
 			ExpiresAt     time.Time `json:"expires_at"`
 		} `json:"credential"`
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadataBody))
-	if err == nil {
-		err = json.Unmarshal(data, &out)
-	}
-	if err != nil {
-		return AKSK{}, time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: decode response: %w", op, err)
+	if err := readJSON(resp, &out); err != nil {
+		return AKSK{}, time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
 	}
 	c := out.Credential
 	k := AKSK{AccessKey: c.Access, SecretKey: c.Secret, SecurityToken: c.SecurityToken}
