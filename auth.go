@@ -19,7 +19,8 @@ import (
 //
 // Token, AKSK, IAMPassword and ECSMetadata are interchangeable through
 // WithCredentials. A Credentials value must be safe for concurrent use, and
-// must never print a secret.
+// must never print a secret. Those of this package print redacted, except in
+// an unexported field of a struct of yours (see AKSK).
 type Credentials interface {
 	// Authenticate adds authentication headers to req, one attempt of a request
 	// that the client built. body is the exact body to be sent (nil for none);
@@ -77,6 +78,13 @@ func (t Token) MarshalJSON() ([]byte, error) { return json.Marshal(t.String()) }
 //
 // Signatures are checked against the gateway's clock: one more than 15
 // minutes off is rejected, so the host's clock must be right.
+//
+// An AKSK prints redacted with fmt's verbs, slog and encoding/json: the
+// first four characters of the access key, never the secret key or the
+// security token. fmt cannot redact an AKSK held in an unexported field of a
+// struct of yours, though: it prints such a field without calling its Format
+// method, secret key included (and so does slog's text handler). Keep
+// credentials out of structs you print.
 type AKSK struct {
 	// AccessKey is the access key ID (AK).
 	AccessKey string
