@@ -19,7 +19,8 @@ import (
 //
 // Token, AKSK, IAMPassword and ECSMetadata are interchangeable through
 // WithCredentials. A Credentials value must be safe for concurrent use, and
-// must never print a secret.
+// must never print a secret. Those of this package print redacted, except in
+// an unexported field of a struct of yours (see AKSK).
 type Credentials interface {
 	// Authenticate adds authentication headers to req, one attempt of a request
 	// that the client built. body is the exact body to be sent (nil for none);
@@ -39,6 +40,20 @@ func (t Token) Authenticate(req *http.Request, _ []byte) error {
 	}
 	req.Header.Set("X-Auth-Token", string(t))
 	return nil
+}
+
+// bind rejects a token that cannot be sent, so that NewClient fails rather
+// than the first call: an empty one, or one with a control character, such
+// as the newline at the end of the file it was read from. The error never
+// holds the token.
+func (t Token) bind(binding) (Credentials, error) {
+	switch {
+	case t == "":
+		return nil, errors.New("cbr: token is empty")
+	case strings.ContainsFunc(string(t), isControl):
+		return nil, errors.New("cbr: token contains a control character, such as a trailing newline")
+	}
+	return t, nil
 }
 
 // String returns a redacted form, so that the token never reaches a log.
@@ -63,6 +78,13 @@ func (t Token) MarshalJSON() ([]byte, error) { return json.Marshal(t.String()) }
 //
 // Signatures are checked against the gateway's clock: one more than 15
 // minutes off is rejected, so the host's clock must be right.
+//
+// An AKSK prints redacted with fmt's verbs, slog and encoding/json: the
+// first four characters of the access key, never the secret key or the
+// security token. fmt cannot redact an AKSK held in an unexported field of a
+// struct of yours, though: it prints such a field without calling its Format
+// method, secret key included (and so does slog's text handler). Keep
+// credentials out of structs you print.
 type AKSK struct {
 	// AccessKey is the access key ID (AK).
 	AccessKey string
@@ -165,6 +187,7 @@ type binding struct {
 	region    string
 	projectID string
 	iam       string       // IAM endpoint ending in "/", or "" if unknown
+	iamHost   string       // the host of iam
 	http      *http.Client // the base HTTP client; it follows no redirect
 	now       func() time.Time
 }
@@ -178,10 +201,11 @@ type binder interface {
 
 // renewer is implemented by credentials that can go stale on the server's
 // side before the client knows, such as a revoked IAM token. After a 401 the
-// client calls expire with the attempt that was refused, authenticates the
-// attempt again and sends it once more.
+// client calls expire with the attempt that was refused; when expire reports
+// that other credentials will be used, the client authenticates the attempt
+// again and sends it once more.
 type renewer interface {
-	expire(refused *http.Request)
+	expire(refused *http.Request) bool
 }
 
 // bind checks the keys and binds them to the client's clock.
@@ -232,15 +256,19 @@ func (m ECSMetadata) Authenticate(*http.Request, []byte) error {
 // goroutine: an IAM token, temporary keys, a project ID. One fetch runs at a
 // time however many goroutines ask. A value is fresh until its renewal time;
 // past that, one caller renews it while the others go on using it until it
-// expires. A failed fetch is not kept: the next call fetches again.
+// expires. A failed fetch is not kept, unless it is permanent: then it is
+// returned without fetching for failureMemory.
 type cached[T any] struct {
-	now    func() time.Time
-	mu     sync.Mutex
-	val    T
-	ok     bool
-	renew  time.Time // when to renew; zero for never
-	expiry time.Time // when to stop using it; zero for never
-	flight *flight[T]
+	now         func() time.Time
+	mu          sync.Mutex
+	val         T
+	ok          bool
+	fetched     time.Time // when val was fetched
+	renew       time.Time // when to renew; zero for never
+	expiry      time.Time // when to stop using it; zero for never
+	failure     error     // a permanent failure to fetch, returned until failedUntil
+	failedUntil time.Time
+	flight      *flight[T]
 }
 
 // flight is one fetch that callers wait for.
@@ -248,6 +276,9 @@ type flight[T any] struct {
 	done chan struct{}
 	val  T
 	err  error
+	// abandoned is set when the fetch failed because the context of the
+	// caller that ran it ended, not because the fetch itself failed.
+	abandoned bool
 }
 
 // fetchFunc fetches a value and says when to renew it and when it expires,
@@ -257,6 +288,18 @@ type fetchFunc[T any] func(ctx context.Context) (val T, renew, expiry time.Time,
 // retryAfterFailedRenewal is how long a still valid value is used after a
 // failed renewal before the next attempt.
 const retryAfterFailedRenewal = 30 * time.Second
+
+// failureMemory is how long a permanent failure to fetch (see isPermanent),
+// such as a wrong password or a server without an agency, is returned
+// without asking again: thousands of hosts with a wrong password must not
+// hammer IAM, nor get the user locked out.
+const failureMemory = time.Minute
+
+// minAgeToRenew is how old a value must be for a refusal to drop it. A value
+// fetched less long ago that the server refuses is refused for another
+// reason (missing permissions, a gateway fault) than its age: a new one would
+// be refused too, so the refusal is returned instead.
+const minAgeToRenew = time.Minute
 
 // get returns the value, fetching it when there is none or it is stale.
 func (c *cached[T]) get(ctx context.Context, fetch fetchFunc[T]) (T, error) {
@@ -275,6 +318,12 @@ func (c *cached[T]) get(ctx context.Context, fetch fetchFunc[T]) (T, error) {
 			c.mu.Unlock()
 			return v, nil
 		}
+		if f == nil && c.failure != nil && now.Before(c.failedUntil) {
+			err := c.failure
+			c.mu.Unlock()
+			var zero T
+			return zero, err
+		}
 		if f == nil {
 			f = &flight[T]{done: make(chan struct{})}
 			c.flight = f
@@ -284,7 +333,7 @@ func (c *cached[T]) get(ctx context.Context, fetch fetchFunc[T]) (T, error) {
 		c.mu.Unlock()
 		select {
 		case <-f.done:
-			if f.err != nil && ctx.Err() == nil && isContextError(f.err) {
+			if f.abandoned && ctx.Err() == nil {
 				continue // the caller that fetched gave up; fetch for this one
 			}
 			return f.val, f.err
@@ -300,34 +349,48 @@ func (c *cached[T]) lead(ctx context.Context, f *flight[T], fetch fetchFunc[T]) 
 	val, renew, expiry, err := fetch(ctx)
 	c.mu.Lock()
 	c.flight = nil
+	now := c.now()
 	switch {
 	case err == nil:
-		c.val, c.ok, c.renew, c.expiry = val, true, renew, expiry
-	case c.ok && (c.expiry.IsZero() || c.now().Before(c.expiry)):
+		c.val, c.ok, c.fetched, c.renew, c.expiry = val, true, now, renew, expiry
+		c.failure = nil
+	case c.ok && (c.expiry.IsZero() || now.Before(c.expiry)):
 		// Renewal failed but the value still works: use it a while longer.
 		val, err = c.val, nil
-		c.renew = c.now().Add(retryAfterFailedRenewal)
+		c.renew = now.Add(retryAfterFailedRenewal)
+	case isPermanent(err):
+		c.failure, c.failedUntil = err, now.Add(failureMemory)
 	}
-	f.val, f.err = val, err
+	f.val, f.err, f.abandoned = val, err, err != nil && ctx.Err() != nil
 	c.mu.Unlock()
 	close(f.done)
 	return val, err
 }
 
-// invalidate forgets the value if stale reports that it is the one that went
-// stale, so that the next get fetches a new one. A value fetched since is kept.
-func (c *cached[T]) invalidate(stale func(T) bool) {
+// invalidate forgets the value if stale reports that it is the one the
+// server refused, so that the next get fetches a new one; a value younger
+// than minAgeToRenew is kept. It reports whether the next get gives another
+// value than the refused one: false when it kept it.
+func (c *cached[T]) invalidate(stale func(T) bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ok && stale(c.val) {
-		var zero T
-		c.val, c.ok = zero, false
+	if !c.ok || !stale(c.val) {
+		return true // already forgotten or replaced
 	}
+	if c.now().Sub(c.fetched) < minAgeToRenew {
+		return false
+	}
+	var zero T
+	c.val, c.ok = zero, false
+	return true
 }
 
-// isContextError reports whether err comes from a done context.
-func isContextError(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+// isPermanent reports whether a failure to fetch would recur if asked again
+// at once: an *APIError with a 4xx status other than 429.
+func isPermanent(err error) bool {
+	var apiErr *APIError
+	return errors.As(err, &apiErr) && apiErr.StatusCode >= 400 && apiErr.StatusCode < 500 &&
+		apiErr.StatusCode != http.StatusTooManyRequests
 }
 
 // renewalTimes returns when to renew and when to stop using credentials

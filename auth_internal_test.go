@@ -1,9 +1,16 @@
 package cbr
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -60,4 +67,133 @@ func BenchmarkAuthenticateToken(b *testing.B) { benchmarkAuthenticate(b, Token("
 
 func BenchmarkAuthenticateAKSK(b *testing.B) {
 	benchmarkAuthenticate(b, AKSK{AccessKey: "QTWAOYTTINDUT2QVKYUC", SecretKey: "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc"})
+}
+
+func TestCallersShareAMetadataFetchThatTimesOut(t *testing.T) {
+	t.Parallel()
+	var requests atomic.Int32
+	arrived, release := make(chan struct{}), make(chan struct{})
+	meta := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 1 {
+			close(arrived)
+		}
+		select { // hangs until the client gives up
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(meta.Close)
+	t.Cleanup(func() { close(release) })
+	creds, err := ECSMetadata{Endpoint: meta.URL}.bind(binding{now: time.Now})
+	require.NoError(t, err)
+	m := creds.(*metadataKeys)
+	m.timeout = 100 * time.Millisecond
+
+	errs := make(chan error, 3)
+	authenticate := func() {
+		errs <- m.Authenticate(httptest.NewRequest(http.MethodGet, "https://cbr.example.com/", nil), nil)
+	}
+	go authenticate()
+	<-arrived // the first caller's fetch is under way: the others wait for it
+	go authenticate()
+	go authenticate()
+	for range 3 {
+		assert.ErrorIs(t, <-errs, context.DeadlineExceeded)
+	}
+	assert.Equal(t, int32(1), requests.Load(), "a fetch that timed out on its own is not run again for those waiting")
+}
+
+// doneWatcher is a context that reports when its Done channel is first asked
+// for, as a caller waiting for another's fetch does.
+type doneWatcher struct {
+	context.Context
+	asked chan struct{}
+	once  sync.Once
+}
+
+func (c *doneWatcher) Done() <-chan struct{} {
+	c.once.Do(func() { close(c.asked) })
+	return c.Context.Done()
+}
+
+func TestCachedWaiterFetchesWhenTheFetchingCallerGivesUp(t *testing.T) {
+	t.Parallel()
+	c := &cached[string]{now: time.Now}
+	var calls atomic.Int32
+	fetching := make(chan struct{})
+	fetch := func(ctx context.Context) (string, time.Time, time.Time, error) {
+		if calls.Add(1) == 1 {
+			close(fetching)
+			<-ctx.Done()
+			return "", time.Time{}, time.Time{}, ctx.Err()
+		}
+		return "v2", time.Time{}, time.Time{}, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	leaderErr := make(chan error, 1)
+	go func() {
+		_, err := c.get(ctx, fetch)
+		leaderErr <- err
+	}()
+	<-fetching
+	waiter := &doneWatcher{Context: context.Background(), asked: make(chan struct{})}
+	got := make(chan string, 1)
+	go func() {
+		v, err := c.get(waiter, fetch)
+		assert.NoError(t, err)
+		got <- v
+	}()
+	<-waiter.asked // it waits for the first fetch
+	cancel()
+
+	assert.ErrorIs(t, <-leaderErr, context.Canceled)
+	assert.Equal(t, "v2", <-got, "the waiter fetched for itself")
+	assert.Equal(t, int32(2), calls.Load())
+}
+
+// renewingCreds send the token "T{n}", n counting the refusals.
+type renewingCreds struct{ n atomic.Int32 }
+
+func (c *renewingCreds) Authenticate(req *http.Request, _ []byte) error {
+	req.Header.Set("X-Auth-Token", "T"+strconv.Itoa(int(c.n.Load())))
+	return nil
+}
+
+func (c *renewingCreds) expire(*http.Request) bool {
+	c.n.Add(1)
+	return true
+}
+
+func TestAuthTransportResendAfter401CanReplayItsBody(t *testing.T) {
+	t.Parallel()
+	body := []byte(`{"agent":{"status":"uninstall"}}`)
+	var sent []*http.Request
+	var bodies []string
+	tr := &authTransport{creds: &renewingCreds{}, host: "cbr.example.com", base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		data, err := io.ReadAll(r.Body)
+		require.NoError(t, err)
+		sent, bodies = append(sent, r), append(bodies, string(data))
+		status := http.StatusOK
+		if len(sent) == 1 {
+			status = http.StatusUnauthorized
+		}
+		return &http.Response{StatusCode: status, Body: http.NoBody, Request: r}, nil
+	})}
+	ctx := context.WithValue(context.Background(), callStateKey{}, &callState{body: body})
+	req := httptest.NewRequest(http.MethodPut, "https://cbr.example.com/v3/p1/agents/a1", bytes.NewReader(body)).WithContext(ctx)
+
+	resp, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Len(t, sent, 2)
+	assert.Equal(t, []string{string(body), string(body)}, bodies)
+	assert.Equal(t, "T1", sent[1].Header.Get("X-Auth-Token"))
+	require.NotNil(t, sent[1].GetBody, "the transport can send the body again, as HTTP/2 may need")
+	for range 2 {
+		rc, err := sent[1].GetBody()
+		require.NoError(t, err)
+		data, err := io.ReadAll(rc)
+		require.NoError(t, err)
+		assert.Equal(t, string(body), string(data))
+	}
 }

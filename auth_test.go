@@ -253,20 +253,25 @@ func TestCredentialsAreCheckedInNewClient(t *testing.T) {
 		creds cbr.Credentials
 		want  string
 	}{
-		"AKSK without access key":    {cbr.AKSK{SecretKey: "s"}, "cbr: AKSK: access key is empty"},
-		"AKSK without secret key":    {cbr.AKSK{AccessKey: "a"}, "cbr: AKSK: secret key is empty"},
-		"AKSK with a comma":          {cbr.AKSK{AccessKey: "a,b", SecretKey: "s"}, "access key contains"},
-		"token with a newline":       {cbr.AKSK{AccessKey: "a", SecretKey: "s", SecurityToken: "t\n"}, "security token contains"},
-		"IAMPassword without domain": {cbr.IAMPassword{User: "u", Password: "p"}, "cbr: IAMPassword: domain is empty"},
-		"IAMPassword without user":   {cbr.IAMPassword{Domain: "d", Password: "p"}, "cbr: IAMPassword: user is empty"},
-		"IAMPassword without pass":   {cbr.IAMPassword{Domain: "d", User: "u"}, "cbr: IAMPassword: password is empty"},
-		"metadata with a query":      {cbr.ECSMetadata{Endpoint: "http://169.254.169.254/?x=1"}, "ECS metadata endpoint"},
+		"AKSK without access key":       {cbr.AKSK{SecretKey: "s"}, "cbr: AKSK: access key is empty"},
+		"AKSK without secret key":       {cbr.AKSK{AccessKey: "a"}, "cbr: AKSK: secret key is empty"},
+		"AKSK with a comma":             {cbr.AKSK{AccessKey: "a,b", SecretKey: "s"}, "access key contains"},
+		"security token with a newline": {cbr.AKSK{AccessKey: "a", SecretKey: "s", SecurityToken: "t\n"}, "security token contains"},
+		"empty token":                   {cbr.Token(""), "cbr: token is empty"},
+		"token with a newline":          {cbr.Token(secretToken + "\n"), "cbr: token contains a control character, such as a trailing newline"},
+		"token with a NUL":              {cbr.Token(secretToken[:4] + "\x00" + secretToken[4:]), "cbr: token contains a control character"},
+		"IAMPassword without domain":    {cbr.IAMPassword{User: "u", Password: "p"}, "cbr: IAMPassword: domain is empty"},
+		"IAMPassword without user":      {cbr.IAMPassword{Domain: "d", Password: "p"}, "cbr: IAMPassword: user is empty"},
+		"IAMPassword without pass":      {cbr.IAMPassword{Domain: "d", User: "u"}, "cbr: IAMPassword: password is empty"},
+		"metadata with a query":         {cbr.ECSMetadata{Endpoint: "http://169.254.169.254/?x=1"}, "ECS metadata endpoint"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			_, err := cbr.NewClient(cbr.WithRegion("ap-southeast-1"), cbr.WithProjectID("p1"), cbr.WithCredentials(tc.creds))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
+			assertNoSecret(t, err.Error(), name)
+			assert.NotContains(t, err.Error(), secretToken[:4]+"\x00", name)
 		})
 	}
 }
@@ -383,6 +388,18 @@ func TestRedirectsReceiveNoCredentials(t *testing.T) {
 	assert.Equal(t, http.StatusTemporaryRedirect, apiErr.StatusCode)
 	assert.Equal(t, "get IAM token", apiErr.Op)
 	assert.Equal(t, 0, srv.Requests(), "no token, no CBR request")
+
+	// The metadata service redirecting: neither followed nor answered with keys.
+	meta := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusFound)
+	}))
+	t.Cleanup(meta.Close)
+	c = authClient(t, srv, cbr.WithCredentials(cbr.ECSMetadata{Endpoint: meta.URL}))
+	_, err = c.RegisterAgent(context.Background(), authAgent("a1"))
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, http.StatusFound, apiErr.StatusCode)
+	assert.Equal(t, "get ECS metadata token", apiErr.Op)
+	assert.Equal(t, 0, srv.Requests())
 
 	assert.Equal(t, int32(0), elsewhere.Load(), "the other host received nothing")
 }

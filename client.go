@@ -222,7 +222,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	if endpoint == "" {
 		return nil, errors.New("cbr: missing endpoint: use WithRegion or WithEndpoint")
 	}
-	base, err := parseEndpoint(endpoint, cfg.insecureHTTP)
+	base, err := parseEndpoint(endpoint, "endpoint", cfg.insecureHTTP)
 	if err != nil {
 		return nil, err
 	}
@@ -261,24 +261,25 @@ func (c *Client) Format(f fmt.State, _ rune) {
 	fmt.Fprintf(f, "cbr.Client{endpoint: %s, project: %s}", c.base, c.projectID)
 }
 
-// parseEndpoint checks an endpoint URL and returns it with a path ending in "/".
-func parseEndpoint(endpoint string, insecureHTTP bool) (*url.URL, error) {
+// parseEndpoint checks an endpoint URL and returns it with a path ending in
+// "/". name says which endpoint it is in errors, such as "IAM endpoint".
+func parseEndpoint(endpoint, name string, insecureHTTP bool) (*url.URL, error) {
 	if !strings.Contains(endpoint, "://") {
 		endpoint = "https://" + endpoint
 	}
 	u, err := url.Parse(endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("cbr: invalid endpoint: %w", err)
+		return nil, fmt.Errorf("cbr: invalid %s: %w", name, err)
 	}
 	switch {
 	case u.Scheme != "https" && u.Scheme != "http":
-		return nil, fmt.Errorf("cbr: invalid endpoint: scheme %q is not http or https", u.Scheme)
+		return nil, fmt.Errorf("cbr: invalid %s: scheme %q is not http or https", name, u.Scheme)
 	case u.Host == "":
-		return nil, errors.New("cbr: invalid endpoint: no host")
+		return nil, fmt.Errorf("cbr: invalid %s: no host", name)
 	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
-		return nil, errors.New("cbr: invalid endpoint: it must not have user info, a query or a fragment")
+		return nil, fmt.Errorf("cbr: invalid %s: it must not have user info, a query or a fragment", name)
 	case u.Scheme == "http" && !insecureHTTP && !isLoopback(u.Hostname()):
-		return nil, fmt.Errorf("cbr: endpoint %s is plain http on a non-loopback host: use https, or WithInsecureHTTP", u.Host)
+		return nil, fmt.Errorf("cbr: %s %s is plain http on a non-loopback host: use https, or WithInsecureHTTP", name, u.Host)
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
@@ -356,15 +357,27 @@ func (c *Client) do(ctx context.Context, op, method, path string, query url.Valu
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody))
 		return nil
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-	if err == nil {
-		err = json.Unmarshal(data, out)
-	}
-	if err != nil {
-		return fmt.Errorf("cbr: %s: decode %d response (request id %s): %w",
-			op, resp.StatusCode, resp.Header.Get("X-Request-Id"), err)
+	if err := readJSON(resp, out); err != nil {
+		return fmt.Errorf("cbr: %s: %w", op, err)
 	}
 	return nil
+}
+
+// readJSON decodes the JSON body of resp, at most maxResponseBody bytes, into
+// v. Its error names the status and the request ID; the caller prefixes it
+// with "cbr: " and the operation.
+func readJSON(resp *http.Response, v any) error {
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	if err == nil {
+		err = json.Unmarshal(data, v)
+	}
+	if err == nil {
+		return nil
+	}
+	if id := resp.Header.Get("X-Request-Id"); id != "" {
+		return fmt.Errorf("decode %d response (request id %s): %w", resp.StatusCode, id, err)
+	}
+	return fmt.Errorf("decode %d response: %w", resp.StatusCode, err)
 }
 
 // project returns the project ID that scopes every call, looking it up in

@@ -23,11 +23,14 @@ import (
 //	HUAWEICLOUD_SDK_REGION_CBR_{REGION}        the CBR endpoint of the region of WithRegion,
 //	                                           such as HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1
 //
-// When neither HUAWEICLOUD_SDK_AK nor HUAWEICLOUD_SDK_SK is set, the keys
-// ak, sk, security_token, project_id and iam_endpoint are read from the
-// [basic] section of the INI file named by HUAWEICLOUD_SDK_CREDENTIALS_FILE,
-// by default ~/.huaweicloud/credentials; a variable still wins over the file.
-// NewClient fails with an error that names what is missing.
+// When WithCredentials gives no credentials and neither HUAWEICLOUD_SDK_AK
+// nor HUAWEICLOUD_SDK_SK is set, the keys ak, sk, security_token,
+// project_id and iam_endpoint are read from the [basic] section of the INI
+// file named by HUAWEICLOUD_SDK_CREDENTIALS_FILE, by default
+// ~/.huaweicloud/credentials; a variable still wins over the file for
+// project_id and iam_endpoint. The key pair and its security token always
+// come together, from the variables or from the file. NewClient fails with
+// an error that names what is missing, or the variable or key that is wrong.
 func FromEnv() Option {
 	return fromEnv(os.Getenv, os.ReadFile, os.UserHomeDir)
 }
@@ -67,11 +70,13 @@ func (e *envSource) apply(c *config) error {
 			vals[key], src[key] = v, name
 		}
 	}
-	file, err := e.profile(vals["ak"] == "" && vals["sk"] == "")
-	if err != nil {
-		return err
-	}
-	if file.path != "" {
+	var file profileFile
+	if c.creds == nil && vals["ak"] == "" && vals["sk"] == "" {
+		var err error
+		if file, err = e.profile(); err != nil {
+			return err
+		}
+		delete(vals, "security_token") // it comes with the keys, from the file
 		for key := range envKeys {
 			if v := file.vals[key]; v != "" && vals[key] == "" {
 				vals[key], src[key] = v, key+" in "+file.path
@@ -93,14 +98,25 @@ func (e *envSource) apply(c *config) error {
 		case vals["sk"] == "":
 			return fmt.Errorf("cbr: FromEnv: %s is set but not %s", src["ak"], missingName("sk", file.path))
 		}
-		c.creds = AKSK{AccessKey: vals["ak"], SecretKey: vals["sk"], SecurityToken: vals["security_token"]}
+		k := AKSK{AccessKey: vals["ak"], SecretKey: vals["sk"], SecurityToken: vals["security_token"]}
+		if err := k.check(); err != nil {
+			bad := "ak" // check finds a bad access key before a bad security token
+			if !strings.ContainsFunc(k.AccessKey, isNotKeyRune) {
+				bad = "security_token"
+			}
+			return fmt.Errorf("cbr: FromEnv: %s: %s", src[bad], trimPrefix(err))
+		}
+		c.creds = k
 	}
 	if c.projectID == "" && vals["project_id"] != "" {
 		if err := WithProjectID(vals["project_id"])(c); err != nil {
-			return fmt.Errorf("cbr: FromEnv: %s: %s", src["project_id"], strings.TrimPrefix(err.Error(), "cbr: "))
+			return fmt.Errorf("cbr: FromEnv: %s: %s", src["project_id"], trimPrefix(err))
 		}
 	}
 	if c.iamEndpoint == "" && vals["iam_endpoint"] != "" {
+		if _, err := parseEndpoint(vals["iam_endpoint"], "IAM endpoint", c.insecureHTTP); err != nil {
+			return fmt.Errorf("cbr: FromEnv: %s: %s", src["iam_endpoint"], trimPrefix(err))
+		}
 		c.iamEndpoint = vals["iam_endpoint"]
 	}
 	if c.endpoint == "" && c.region != "" {
@@ -108,6 +124,9 @@ func (e *envSource) apply(c *config) error {
 		// The official SDKs allow a comma-separated list; the first is used.
 		first, _, _ := strings.Cut(e.getenv(name), ",")
 		if first = strings.TrimSpace(first); first != "" {
+			if _, err := parseEndpoint(first, "endpoint", c.insecureHTTP); err != nil {
+				return fmt.Errorf("cbr: FromEnv: %s: %s", name, trimPrefix(err))
+			}
 			c.endpoint = first
 		}
 	}
@@ -129,13 +148,10 @@ type profileFile struct {
 	vals    map[string]string // keys of [basic]
 }
 
-// profile reads the credentials file when wanted: the one named by
+// profile reads the credentials file: the one named by
 // HUAWEICLOUD_SDK_CREDENTIALS_FILE, which must exist, or the default one, if
 // it exists.
-func (e *envSource) profile(wanted bool) (profileFile, error) {
-	if !wanted {
-		return profileFile{}, nil
-	}
+func (e *envSource) profile() (profileFile, error) {
 	path := e.getenv("HUAWEICLOUD_SDK_CREDENTIALS_FILE")
 	explicit := path != ""
 	if !explicit {

@@ -102,6 +102,52 @@ func TestFromEnvExplicitOptionsWin(t *testing.T) {
 	assert.NoError(t, err)
 }
 
+func TestFromEnvWithExplicitCredentialsReadsNoFile(t *testing.T) {
+	t.Parallel()
+	var reads []string
+	files := map[string]string{
+		defaultProfile:   "[basic]\nak = FILEAK\nsk = filesecret\nproject_id = fileproject\niam_endpoint = https://iam.file.example.com\n",
+		"/etc/cbr/creds": "[basic]\nproject_id = namedproject\n",
+	}
+	opt := func(vars map[string]string) Option {
+		return fromEnv(func(name string) string { return vars[name] },
+			func(path string) ([]byte, error) {
+				reads = append(reads, path)
+				if data, ok := files[path]; ok {
+					return []byte(data), nil
+				}
+				return nil, &fs.PathError{Op: "open", Path: path, Err: fs.ErrNotExist}
+			},
+			func() (string, error) { return "/home/u", nil })
+	}
+	for name, vars := range map[string]map[string]string{
+		"default file":       nil,
+		"named file":         {"HUAWEICLOUD_SDK_CREDENTIALS_FILE": "/etc/cbr/creds"},
+		"named file missing": {"HUAWEICLOUD_SDK_CREDENTIALS_FILE": "/etc/cbr/missing"},
+	} {
+		cfg, err := resolveEnv(WithRegion("ap-southeast-1"), WithCredentials(Token("explicit")), opt(vars))
+		require.NoError(t, err, name)
+		assert.Equal(t, Token("explicit"), cfg.creds, name)
+		assert.Empty(t, cfg.projectID, "%s: the file's project is not applied to other credentials", name)
+		assert.Empty(t, cfg.iamEndpoint, name)
+	}
+	assert.Empty(t, reads, "no file is read")
+}
+
+func TestFromEnvKeysComeFromOneSource(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{defaultProfile: "[basic]\nak = FILEAK\nsk = filesecret\n"}
+	cfg, err := resolveEnv(envSources(map[string]string{"HUAWEICLOUD_SDK_SECURITY_TOKEN": "envtoken"}, files))
+	require.NoError(t, err)
+	assert.Equal(t, AKSK{AccessKey: "FILEAK", SecretKey: "filesecret"}, cfg.creds,
+		"the file's keys do not take the environment's security token")
+
+	files[defaultProfile] += "security_token = filetoken\n"
+	cfg, err = resolveEnv(envSources(map[string]string{"HUAWEICLOUD_SDK_SECURITY_TOKEN": "envtoken"}, files))
+	require.NoError(t, err)
+	assert.Equal(t, AKSK{AccessKey: "FILEAK", SecretKey: "filesecret", SecurityToken: "filetoken"}, cfg.creds)
+}
+
 func TestFromEnvUnknownRegionWithEndpointOverride(t *testing.T) {
 	t.Parallel()
 	vars := map[string]string{
@@ -149,7 +195,19 @@ iam_endpoint = https://iam.file.example.com
 
 func TestFromEnvErrorsNameWhatIsMissing(t *testing.T) {
 	t.Parallel()
+	region := []Option{WithRegion("ap-southeast-1")}
+	keys := map[string]string{"HUAWEICLOUD_SDK_AK": "A", "HUAWEICLOUD_SDK_SK": "S", "HUAWEICLOUD_SDK_PROJECT_ID": "p1"}
+	with := func(name, value string) map[string]string {
+		vars := map[string]string{name: value}
+		for k, v := range keys {
+			if k != name {
+				vars[k] = v
+			}
+		}
+		return vars
+	}
 	for name, tc := range map[string]struct {
+		opts  []Option
 		vars  map[string]string
 		files map[string]string
 		want  string
@@ -171,8 +229,22 @@ func TestFromEnvErrorsNameWhatIsMissing(t *testing.T) {
 			want: "cbr: FromEnv: credentials file " + defaultProfile + ": line 2: no '=' in a key line"},
 		"bad project": {vars: map[string]string{"HUAWEICLOUD_SDK_AK": "A", "HUAWEICLOUD_SDK_SK": "S", "HUAWEICLOUD_SDK_PROJECT_ID": "a/b"},
 			want: `cbr: FromEnv: HUAWEICLOUD_SDK_PROJECT_ID: invalid project ID: must not contain "/"`},
+		"bad endpoint": {opts: region, vars: with("HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1", "ftp://cbr.example.com"),
+			want: `cbr: FromEnv: HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1: invalid endpoint: scheme "ftp" is not http or https`},
+		"plain http endpoint": {opts: region, vars: with("HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1", "http://cbr.example.com"),
+			want: "cbr: FromEnv: HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1: endpoint cbr.example.com is plain http on a non-loopback host: use https, or WithInsecureHTTP"},
+		"bad IAM endpoint": {vars: with("HUAWEICLOUD_SDK_IAM_ENDPOINT", "https://iam.example.com/?x=1"),
+			want: "cbr: FromEnv: HUAWEICLOUD_SDK_IAM_ENDPOINT: invalid IAM endpoint: it must not have user info, a query or a fragment"},
+		"bad IAM endpoint in the file": {files: map[string]string{defaultProfile: "[basic]\nak = A\nsk = S\niam_endpoint = ftp://iam.example.com\n"},
+			want: "cbr: FromEnv: iam_endpoint in " + defaultProfile + `: invalid IAM endpoint: scheme "ftp" is not http or https`},
+		"bad access key": {vars: with("HUAWEICLOUD_SDK_AK", "A,B"),
+			want: "cbr: FromEnv: HUAWEICLOUD_SDK_AK: AKSK: access key contains a space, a comma or a control character"},
+		"bad access key in the file": {files: map[string]string{defaultProfile: "[basic]\nak = A B\nsk = S\n"},
+			want: "cbr: FromEnv: ak in " + defaultProfile + ": AKSK: access key contains a space, a comma or a control character"},
+		"bad security token": {vars: with("HUAWEICLOUD_SDK_SECURITY_TOKEN", "t\x01t"),
+			want: "cbr: FromEnv: HUAWEICLOUD_SDK_SECURITY_TOKEN: AKSK: security token contains a control character"},
 	} {
-		_, err := resolveEnv(envSources(tc.vars, tc.files))
+		_, err := resolveEnv(append(tc.opts, envSources(tc.vars, tc.files))...)
 		assert.EqualError(t, err, tc.want, name)
 		if err != nil {
 			assert.NotContains(t, err.Error(), "secret", name)

@@ -35,8 +35,10 @@ func WithIAMEndpoint(endpoint string) Option {
 // IAMPassword authenticates as an IAM user with a password: the client gets a
 // project-scoped token from IAM (POST /v3/auth/tokens) on first use, sends it
 // as X-Auth-Token, and gets a new one 10 minutes before it expires, or at once
-// when CBR refuses it (then the refused attempt is sent once more). One token
-// request runs at a time however many goroutines call. IAM's endpoint is
+// when CBR refuses a token older than a minute (then the refused attempt is
+// sent once more). One token request runs at a time however many goroutines
+// call. When IAM refuses the password, calls fail with that answer for a
+// minute without asking IAM again. IAM's endpoint is
 // https://iam.{region}.myhuaweicloud.com, or the one of WithIAMEndpoint.
 //
 // The password is sent only to IAM, and never printed.
@@ -141,10 +143,11 @@ func (t *iamToken) Authenticate(req *http.Request, _ []byte) error {
 	return nil
 }
 
-// expire forgets the token that was refused, unless a new one replaced it.
-func (t *iamToken) expire(refused *http.Request) {
+// expire forgets the token that was refused, unless a new one replaced it or
+// it is too new to be the cause; it reports whether another will be used.
+func (t *iamToken) expire(refused *http.Request) bool {
 	used := refused.Header.Get("X-Auth-Token")
-	t.token.invalidate(func(tok string) bool { return tok == used })
+	return t.token.invalidate(func(tok string) bool { return tok == used })
 }
 
 // Format prints the redacted form of the password credentials for every fmt verb.
@@ -175,14 +178,11 @@ func (t *iamToken) fetch(ctx context.Context) (string, time.Time, time.Time, err
 			IssuedAt  time.Time `json:"issued_at"`
 		} `json:"token"`
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-	if err == nil {
-		err = json.Unmarshal(data, &out)
-	}
+	err = readJSON(resp, &out)
 	tok := resp.Header.Get("X-Subject-Token")
 	switch {
 	case err != nil:
-		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: decode %d response: %w", op, resp.StatusCode, err)
+		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
 	case tok == "" || strings.ContainsFunc(tok, isControl):
 		return "", time.Time{}, time.Time{}, &decodeError{op: op, reason: "no token in X-Subject-Token"}
 	case out.Token.ExpiresAt.IsZero():
@@ -210,7 +210,7 @@ type projectLookup struct {
 // has no project ID, or an error when it cannot look it up: that takes a
 // project name (the region's, or IAMPassword's Project), an IAM endpoint, and
 // credentials that IAM accepts (AKSK, IAMPassword or ECSMetadata).
-func newProjectLookup(cfg config, iam string) (*projectLookup, error) {
+func newProjectLookup(cfg config, b binding) (*projectLookup, error) {
 	name := cfg.region
 	switch c := cfg.creds.(type) {
 	case *akskSigner, *metadataKeys:
@@ -224,18 +224,14 @@ func newProjectLookup(cfg config, iam string) (*projectLookup, error) {
 	switch {
 	case name == "":
 		return nil, errors.New("cbr: missing project ID: use WithProjectID or WithRegion")
-	case iam == "":
+	case b.iam == "":
 		return nil, errors.New("cbr: missing project ID: use WithProjectID, or WithIAMEndpoint to look it up")
-	}
-	u, err := url.Parse(iam)
-	if err != nil {
-		return nil, fmt.Errorf("cbr: invalid IAM endpoint: %w", err)
 	}
 	return &projectLookup{
 		name: name,
-		url:  iam + "v3/projects?name=" + url.QueryEscape(name),
-		http: newRetryClient(cfg, u.Host),
-		id:   cached[string]{now: time.Now},
+		url:  b.iam + "v3/projects?name=" + url.QueryEscape(name),
+		http: newRetryClient(cfg, b.iamHost),
+		id:   cached[string]{now: b.now},
 	}, nil
 }
 
@@ -268,12 +264,8 @@ func (l *projectLookup) fetch(ctx context.Context) (string, time.Time, time.Time
 			Name string `json:"name"`
 		} `json:"projects"`
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-	if err == nil {
-		err = json.Unmarshal(data, &out)
-	}
-	if err != nil {
-		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: decode %d response: %w", op, resp.StatusCode, err)
+	if err := readJSON(resp, &out); err != nil {
+		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
 	}
 	var ids []string
 	for _, p := range out.Projects {
@@ -302,13 +294,14 @@ func setUpAuth(cfg *config) (*projectLookup, error) {
 	}
 	switch {
 	case cfg.iamEndpoint != "":
-		u, err := parseEndpoint(cfg.iamEndpoint, cfg.insecureHTTP)
+		u, err := parseEndpoint(cfg.iamEndpoint, "IAM endpoint", cfg.insecureHTTP)
 		if err != nil {
-			return nil, errors.New(strings.Replace(err.Error(), "endpoint", "IAM endpoint", 1))
+			return nil, err
 		}
-		b.iam = u.String()
+		b.iam, b.iamHost = u.String(), u.Host
 	case cfg.region != "":
-		b.iam = "https://iam." + cfg.region + ".myhuaweicloud.com/"
+		b.iamHost = "iam." + cfg.region + ".myhuaweicloud.com"
+		b.iam = "https://" + b.iamHost + "/"
 	}
 	if c, ok := cfg.creds.(binder); ok {
 		bound, err := c.bind(b)
@@ -320,15 +313,11 @@ func setUpAuth(cfg *config) (*projectLookup, error) {
 	if cfg.projectID != "" {
 		return nil, nil
 	}
-	return newProjectLookup(*cfg, b.iam)
+	return newProjectLookup(*cfg, b)
 }
 
 // noRedirects returns a copy of hc that follows no redirect, so that a
 // credential never reaches another host.
 func noRedirects(hc *http.Client) *http.Client {
-	return &http.Client{
-		Transport:     hc.Transport,
-		Timeout:       hc.Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	return &http.Client{Transport: hc.Transport, Timeout: hc.Timeout, CheckRedirect: refuseRedirect}
 }

@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jarcoal/httpmock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -51,6 +53,18 @@ func (e *iamEvents) add(s string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.log = append(e.log, s)
+}
+
+// revoke makes CBR refuse toks from now on.
+func (e *iamEvents) revoke(toks ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.refuse == nil {
+		e.refuse = make(map[string]bool)
+	}
+	for _, tok := range toks {
+		e.refuse[tok] = true
+	}
 }
 
 func (e *iamEvents) events() []string {
@@ -130,13 +144,20 @@ func (e *iamEvents) start(t *testing.T, opts ...cbr.Option) *cbr.Client {
 
 func TestIAMPassword401RenewsOnceAndRetriesOnce(t *testing.T) {
 	t.Parallel()
-	e := &iamEvents{refuse: map[string]bool{"T1": true}}
-	c := e.start(t)
+	e := &iamEvents{}
+	clock := newAuthClock()
+	c := e.start(t, cbr.WithClock(clock.Now))
+	ctx := context.Background()
+	_, err := c.ShowAgent(ctx, "a1")
+	require.NoError(t, err)
+	clock.Advance(2 * time.Minute) // old enough to be renewed when refused
+	e.revoke("T1")
 
-	_, err := c.UpdateAgent(context.Background(), "a1", cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
+	_, err = c.UpdateAgent(ctx, "a1", cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
 	require.NoError(t, err)
 	assert.Equal(t, []string{
 		"iam T1",
+		"cbr T1 200 ",
 		"cbr T1 401",
 		"iam T2",
 		`cbr T2 200 {"agent":{"status":"uninstall"}}`,
@@ -145,16 +166,44 @@ func TestIAMPassword401RenewsOnceAndRetriesOnce(t *testing.T) {
 
 func TestIAMPassword401TwiceIsReturned(t *testing.T) {
 	t.Parallel()
-	e := &iamEvents{refuse: map[string]bool{"T1": true, "T2": true, "T3": true}}
-	c := e.start(t)
+	e := &iamEvents{}
+	clock := newAuthClock()
+	c := e.start(t, cbr.WithClock(clock.Now))
+	ctx := context.Background()
+	_, err := c.ShowAgent(ctx, "a1")
+	require.NoError(t, err)
+	clock.Advance(2 * time.Minute)
+	e.revoke("T1", "T2", "T3")
 
-	_, err := c.ShowAgent(context.Background(), "a1")
+	_, err = c.ShowAgent(ctx, "a1")
 	apiErr, ok := errorsAsAPI(err)
 	require.True(t, ok, "%v", err)
 	assert.Equal(t, http.StatusUnauthorized, apiErr.StatusCode)
 	assert.Equal(t, "APIGW.0307", apiErr.Code)
 	assert.Equal(t, 2, apiErr.Attempts)
-	assert.Equal(t, []string{"iam T1", "cbr T1 401", "iam T2", "cbr T2 401"}, e.events(), "renew once, retry once, then give up")
+	assert.Equal(t, []string{"iam T1", "cbr T1 200 ", "cbr T1 401", "iam T2", "cbr T2 401"}, e.events(),
+		"renew once, retry once, then give up")
+}
+
+func TestIAMPasswordFreshTokenRefusedIsReturned(t *testing.T) {
+	t.Parallel()
+	srv := authServer(t)
+	c := authClient(t, srv, cbr.WithCredentials(srv.IAMPassword()))
+	refused := make([]cbrtest.Fault, 10)
+	for i := range refused {
+		refused[i] = cbrtest.Fault{Status: http.StatusUnauthorized, Code: "APIGW.0301", Message: "Incorrect IAM authentication information"}
+	}
+	srv.InjectFaults(refused...)
+
+	for i := range 5 {
+		_, err := c.ShowAgent(context.Background(), "a1")
+		apiErr, ok := errorsAsAPI(err)
+		require.True(t, ok, "%v", err)
+		assert.Equal(t, http.StatusUnauthorized, apiErr.StatusCode, "call %d", i)
+		assert.Equal(t, 1, apiErr.Attempts, "call %d", i)
+	}
+	assert.Equal(t, 1, srv.TokenRequests(), "a token fetched a moment ago is not renewed when refused")
+	assert.Equal(t, 5, srv.Requests(), "nor sent again")
 }
 
 func TestIAMPasswordManyGoroutinesShareOneToken(t *testing.T) {
@@ -281,6 +330,43 @@ func TestIAMPasswordWrongPassword(t *testing.T) {
 	for _, out := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", apiErr), logs.String(), string(apiErr.Body)} {
 		assert.NotContains(t, out, secretPassword)
 	}
+}
+
+func TestIAMPasswordRefusedPasswordIsNotSentAgainForAMinute(t *testing.T) {
+	t.Parallel()
+	srv := authServer(t)
+	pw := srv.IAMPassword()
+	pw.Password = secretPassword
+	clock := newAuthClock()
+	c := authClient(t, srv, cbr.WithCredentials(pw), cbr.WithClock(clock.Now))
+	show := func() {
+		_, err := c.ShowAgent(context.Background(), "a1")
+		assert.ErrorIs(t, err, cbr.ErrUnauthorized)
+		assert.ErrorContains(t, err, "The username or password is wrong.")
+	}
+
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			show()
+		}()
+	}
+	wg.Wait()
+	for range 10 {
+		show()
+	}
+	assert.Equal(t, 1, srv.TokenRequests(), "20 calls: one token request")
+
+	clock.Advance(59 * time.Second)
+	show()
+	assert.Equal(t, 1, srv.TokenRequests())
+	clock.Advance(time.Second)
+	show()
+	show()
+	assert.Equal(t, 2, srv.TokenRequests(), "a minute later the password is sent once more")
+	assert.Zero(t, srv.Requests())
 }
 
 func TestIAMPasswordTokenRequestAtTheWire(t *testing.T) {
@@ -420,12 +506,13 @@ func TestProjectLookupAtTheWire(t *testing.T) {
 func TestProjectLookupIsRetriedAndHonoursTheContext(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int32
-	block := make(chan struct{})
+	block, second := make(chan struct{}), make(chan struct{})
 	iam := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch calls.Add(1) {
 		case 1:
 			w.WriteHeader(http.StatusServiceUnavailable)
 		case 2:
+			close(second)
 			select {
 			case <-block:
 			case <-r.Context().Done():
@@ -446,10 +533,14 @@ func TestProjectLookupIsRetriedAndHonoursTheContext(t *testing.T) {
 		cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 2, MinWait: time.Millisecond, MaxWait: time.Millisecond}))
 	require.NoError(t, err)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	go func() {
+		<-second
+		cancel()
+	}()
 	_, err = c.ShowAgent(ctx, "a1")
-	assert.ErrorIs(t, err, context.DeadlineExceeded, "the second attempt hangs until the deadline")
+	assert.ErrorIs(t, err, context.Canceled, "the second attempt hangs until the call is cancelled")
 	assert.Equal(t, int32(2), calls.Load(), "the 503 was retried")
 
 	_, err = c.ShowAgent(context.Background(), "a1")
@@ -504,10 +595,12 @@ func TestRegions(t *testing.T) {
 func TestIAMPasswordRevokedTokenManyGoroutinesRenewOnce(t *testing.T) {
 	t.Parallel()
 	srv := authServer(t)
-	c := authClient(t, srv, cbr.WithCredentials(srv.IAMPassword()))
+	clock := newAuthClock()
+	c := authClient(t, srv, cbr.WithCredentials(srv.IAMPassword()), cbr.WithClock(clock.Now))
 	ctx := context.Background()
 	_, err := c.RegisterAgent(ctx, authAgent("a1"))
 	require.NoError(t, err)
+	clock.Advance(2 * time.Minute) // old enough to be renewed when refused
 	srv.RevokeTokens()
 
 	start := make(chan struct{})
@@ -541,7 +634,115 @@ func TestGatewayRefusesExpiredTokens(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, apiErr.StatusCode)
 	assert.Equal(t, "APIGW.0307", apiErr.Code)
 	assert.Equal(t, "The token must be updated", apiErr.Message)
-	assert.Equal(t, 2, apiErr.Attempts, "refused, renewed, refused again")
-	assert.Equal(t, 2, srv.TokenRequests())
+	assert.Equal(t, 1, apiErr.Attempts, "a token just issued is not renewed when refused")
+	assert.Equal(t, 1, srv.TokenRequests())
 	assert.Empty(t, srv.Agents())
+}
+
+func TestEndpointErrorsNameTheEndpointAndKeepTheCause(t *testing.T) {
+	t.Parallel()
+	base := []cbr.Option{cbr.WithRegion("ap-southeast-1"), cbr.WithProjectID("p1")}
+	for name, tc := range map[string]struct {
+		opts []cbr.Option
+		want string
+	}{
+		"endpoint": {[]cbr.Option{cbr.WithEndpoint("https://cbr.example.com/%zz"), cbr.WithCredentials(cbr.Token("t"))},
+			`cbr: invalid endpoint: parse "https://cbr.example.com/%zz": invalid URL escape "%zz"`},
+		"IAM endpoint": {[]cbr.Option{cbr.WithIAMEndpoint("https://iam.example.com/%zz"), cbr.WithCredentials(cbr.Token("t"))},
+			`cbr: invalid IAM endpoint: parse "https://iam.example.com/%zz": invalid URL escape "%zz"`},
+		"ECS metadata endpoint": {[]cbr.Option{cbr.WithCredentials(cbr.ECSMetadata{Endpoint: "http://169.254.169.254/%zz"})},
+			`cbr: invalid ECS metadata endpoint: parse "http://169.254.169.254/%zz": invalid URL escape "%zz"`},
+	} {
+		_, err := cbr.NewClient(append(base, tc.opts...)...)
+		assert.EqualError(t, err, tc.want, name)
+		var urlErr *url.Error
+		assert.ErrorAs(t, err, &urlErr, name)
+	}
+	_, err := cbr.NewClient(append(base, cbr.WithCredentials(cbr.ECSMetadata{Endpoint: "ftp://169.254.169.254"}))...)
+	assert.EqualError(t, err, `cbr: invalid ECS metadata endpoint: scheme "ftp" is not http or https`)
+}
+
+func TestProjectLookupRefusalIsRememberedOnTheClientClock(t *testing.T) {
+	t.Parallel()
+	srv := authServer(t)
+	clock := newAuthClock()
+	c, err := cbr.NewClient(cbr.WithEndpoint(srv.URL), cbr.WithRegion(srv.Region), cbr.WithIAMEndpoint(srv.IAMURL),
+		cbr.WithCredentials(cbr.AKSK{AccessKey: srv.AccessKey, SecretKey: "not-" + srv.SecretKey}), cbr.WithClock(clock.Now))
+	require.NoError(t, err)
+	show := func() {
+		_, err := c.ShowAgent(context.Background(), "a1")
+		assert.ErrorIs(t, err, cbr.ErrUnauthorized)
+		assert.ErrorContains(t, err, "find project ID: 401 Unauthorized")
+	}
+
+	show()
+	show()
+	assert.Equal(t, 1, srv.ProjectRequests(), "IAM's refusal is remembered")
+	clock.Advance(time.Minute)
+	show()
+	assert.Equal(t, 2, srv.ProjectRequests(), "for a minute of the client's clock")
+	assert.Zero(t, srv.Requests())
+}
+
+func TestProjectLookupUsesTheRegionsIAM(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponderWithQuery(http.MethodGet, "https://iam.ap-southeast-1.myhuaweicloud.com/v3/projects", "name=ap-southeast-1",
+		httpmock.NewStringResponder(http.StatusOK, `{"projects":[{"id":"p1","name":"ap-southeast-1"}]}`))
+	mt.RegisterResponder(http.MethodGet, "https://cbr.ap-southeast-1.myhuaweicloud.com/v3/p1/agents/a1",
+		httpmock.NewStringResponder(http.StatusOK, `{"agent":{"agent_id":"a1"}}`))
+	c, err := cbr.NewClient(cbr.WithRegion("ap-southeast-1"), cbr.WithCredentials(cbr.AKSK{AccessKey: "AK", SecretKey: "SK"}),
+		cbr.WithHTTPClient(&http.Client{Transport: mt}), cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1}))
+	require.NoError(t, err)
+
+	_, err = c.ShowAgent(context.Background(), "a1")
+	require.NoError(t, err)
+	assert.Equal(t, 2, mt.GetTotalCallCount())
+}
+
+func TestTruncatedJSONAnswersAreDecodeErrors(t *testing.T) {
+	t.Parallel()
+	meta := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			w.WriteHeader(http.StatusNotFound) // no session tokens
+			return
+		}
+		io.WriteString(w, `{"credential":`)
+	}))
+	t.Cleanup(meta.Close)
+	truncated := func(status int, body string) httpmock.Responder {
+		return func(r *http.Request) (*http.Response, error) {
+			resp := httpmock.NewStringResponse(status, body)
+			resp.Header.Set("X-Request-Id", "rid-1")
+			resp.Header.Set("X-Subject-Token", "MIItoken")
+			return resp, nil
+		}
+	}
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodGet, "https://cbr.example.com/v3/p1/agents/a1", truncated(http.StatusOK, `{"agent":`))
+	mt.RegisterResponderWithQuery(http.MethodPost, "https://iam.example.com/v3/auth/tokens", "nocatalog=true", truncated(http.StatusCreated, `{"token":`))
+	mt.RegisterResponderWithQuery(http.MethodGet, "https://iam.example.com/v3/projects", "name=ap-southeast-1", truncated(http.StatusOK, `{"projects":`))
+
+	for name, tc := range map[string]struct {
+		opts []cbr.Option
+		want string
+	}{
+		"CBR": {[]cbr.Option{cbr.WithProjectID("p1"), cbr.WithCredentials(cbr.Token("t"))},
+			"cbr: show agent: decode 200 response (request id rid-1): unexpected end of JSON input"},
+		"IAM token": {[]cbr.Option{cbr.WithProjectID("p1"), cbr.WithCredentials(cbr.IAMPassword{Domain: "d", User: "u", Password: "p"})},
+			"cbr: show agent: authenticate: get IAM token: decode 201 response (request id rid-1): unexpected end of JSON input"},
+		"project lookup": {[]cbr.Option{cbr.WithCredentials(cbr.AKSK{AccessKey: "AK", SecretKey: "SK"})},
+			"cbr: show agent: find project ID: decode 200 response (request id rid-1): unexpected end of JSON input"},
+		"ECS metadata": {[]cbr.Option{cbr.WithProjectID("p1"), cbr.WithCredentials(cbr.ECSMetadata{Endpoint: meta.URL})},
+			"cbr: show agent: authenticate: get ECS metadata credentials: decode 200 response: unexpected end of JSON input"},
+	} {
+		c, err := cbr.NewClient(append([]cbr.Option{cbr.WithRegion("ap-southeast-1"), cbr.WithEndpoint("https://cbr.example.com"),
+			cbr.WithIAMEndpoint("https://iam.example.com"), cbr.WithHTTPClient(&http.Client{Transport: mt}),
+			cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1})}, tc.opts...)...)
+		require.NoError(t, err, name)
+		_, err = c.ShowAgent(context.Background(), "a1")
+		assert.EqualError(t, err, tc.want, name)
+		var syntaxErr *json.SyntaxError
+		assert.ErrorAs(t, err, &syntaxErr, name)
+	}
 }

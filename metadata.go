@@ -2,8 +2,6 @@ package cbr
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -34,9 +32,9 @@ func (m ECSMetadata) bind(b binding) (Credentials, error) {
 	if endpoint == "" {
 		endpoint = defaultMetadataEndpoint
 	}
-	u, err := parseEndpoint(endpoint, true)
+	u, err := parseEndpoint(endpoint, "ECS metadata endpoint", true)
 	if err != nil {
-		return nil, errors.New(strings.Replace(err.Error(), "endpoint", "ECS metadata endpoint", 1))
+		return nil, err
 	}
 	return &metadataKeys{
 		base: u.String(),
@@ -47,20 +45,22 @@ func (m ECSMetadata) bind(b binding) (Credentials, error) {
 				MaxIdleConns:          1,
 				IdleConnTimeout:       30 * time.Second,
 			},
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			CheckRedirect: refuseRedirect,
 		},
-		now:  b.now,
-		keys: cached[AKSK]{now: b.now},
+		timeout: metadataTimeout,
+		now:     b.now,
+		keys:    cached[AKSK]{now: b.now},
 	}, nil
 }
 
 // metadataKeys is an ECSMetadata bound to a client: it holds the current
 // temporary keys.
 type metadataKeys struct {
-	base string // endpoint ending in "/"
-	http *http.Client
-	now  func() time.Time
-	keys cached[AKSK]
+	base    string // endpoint ending in "/"
+	http    *http.Client
+	timeout time.Duration // of one fetch: metadataTimeout
+	now     func() time.Time
+	keys    cached[AKSK]
 }
 
 // Authenticate signs req with the current temporary keys, getting them first
@@ -73,10 +73,11 @@ func (m *metadataKeys) Authenticate(req *http.Request, body []byte) error {
 	return k.sign(req, body, m.now())
 }
 
-// expire forgets the keys that were refused, unless new ones replaced them.
-func (m *metadataKeys) expire(refused *http.Request) {
+// expire forgets the keys that were refused, unless new ones replaced them
+// or they are too new to be the cause; it reports whether others will be used.
+func (m *metadataKeys) expire(refused *http.Request) bool {
 	used := refused.Header.Get("X-Security-Token")
-	m.keys.invalidate(func(k AKSK) bool { return k.SecurityToken == used })
+	return m.keys.invalidate(func(k AKSK) bool { return k.SecurityToken == used })
 }
 
 // Format prints the endpoint and no key, for every fmt verb.
@@ -86,7 +87,7 @@ func (m *metadataKeys) Format(f fmt.State, _ rune) {
 
 // fetch gets temporary keys from the metadata service.
 func (m *metadataKeys) fetch(ctx context.Context) (AKSK, time.Time, time.Time, error) {
-	ctx, cancel := context.WithTimeout(ctx, metadataTimeout)
+	ctx, cancel := context.WithTimeout(ctx, m.timeout)
 	defer cancel()
 	token, err := m.sessionToken(ctx)
 	if err != nil {
@@ -119,12 +120,8 @@ func (m *metadataKeys) fetch(ctx context.Context) (AKSK, time.Time, time.Time, e
 			ExpiresAt     time.Time `json:"expires_at"`
 		} `json:"credential"`
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadataBody))
-	if err == nil {
-		err = json.Unmarshal(data, &out)
-	}
-	if err != nil {
-		return AKSK{}, time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: decode response: %w", op, err)
+	if err := readJSON(resp, &out); err != nil {
+		return AKSK{}, time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
 	}
 	c := out.Credential
 	k := AKSK{AccessKey: c.Access, SecretKey: c.Secret, SecurityToken: c.SecurityToken}

@@ -46,11 +46,13 @@ func TestECSMetadataKeysAreFetchedOnceAndRenewed(t *testing.T) {
 func TestECSMetadataRevokedKeysAreRenewedAfter401(t *testing.T) {
 	t.Parallel()
 	srv := authServer(t)
-	c := authClient(t, srv, cbr.WithCredentials(srv.ECSMetadata()))
+	clock := newAuthClock()
+	c := authClient(t, srv, cbr.WithCredentials(srv.ECSMetadata()), cbr.WithClock(clock.Now))
 	ctx := context.Background()
 
 	_, err := c.RegisterAgent(ctx, authAgent("a1"))
 	require.NoError(t, err)
+	clock.Advance(2 * time.Minute) // old enough to be renewed when refused
 	srv.RevokeTokens()
 	_, err = c.ShowAgent(ctx, "a1")
 	require.NoError(t, err)
@@ -150,5 +152,9 @@ func TestECSMetadataWithoutAgency(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, apiErr.StatusCode)
 	assert.Equal(t, "Please configure Cloud Service Agency first", apiErr.Message)
 	assert.Len(t, meta.log, 2, "not retried")
+
+	_, err = c.ShowAgent(context.Background(), "a1")
+	assert.ErrorContains(t, err, "Please configure Cloud Service Agency first")
+	assert.Len(t, meta.log, 2, "the refusal is remembered")
 	assert.Zero(t, cbrRequests)
 }

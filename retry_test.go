@@ -342,8 +342,7 @@ func TestFailedCredentialsAreNotRetriedOrSent(t *testing.T) {
 	assert.Equal(t, int32(1), creds.calls.Load())
 	assert.Equal(t, 0, mt.GetTotalCallCount())
 
-	c, mt = newMockClient(t, cbr.WithCredentials(cbr.Token("")))
-	_, err = c.RegisterAgent(context.Background(), documentedRegister)
-	assert.EqualError(t, err, "cbr: register agent: authenticate: token is empty")
-	assert.Equal(t, 0, mt.GetTotalCallCount())
+	// A token that cannot be sent fails NewClient, not the first call.
+	_, err = cbr.NewClient(cbr.WithEndpoint(testEndpoint), cbr.WithProjectID(testProject), cbr.WithCredentials(cbr.Token("")))
+	assert.EqualError(t, err, "cbr: token is empty")
 }

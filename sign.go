@@ -35,12 +35,13 @@ const upperHex = "0123456789ABCDEF"
 
 // signRequest returns the value of the Authorization header for one request.
 // It is a pure function: method is the HTTP method, u the request URL (path and query are used; u.Host is NOT
-// used), host the value to sign for the "host" header, header the request headers (must already contain X-Sdk-Date),
-// signed the lowercase header names to sign (any order; "host" takes its value from host, every other name from
-// header; a name absent from header is skipped and not listed), bodyHash the lowercase hex SHA-256 of the exact body bytes
-// sent (or "UNSIGNED-PAYLOAD"), ak/sk the key pair.
+// used), host the value to sign for the "host" header, header the request headers, one key a name as Header.Set
+// makes them (must already contain X-Sdk-Date), signed the distinct lowercase header names to sign (any
+// order; "host" takes its value from host, every other name from header; a name absent from header is skipped and
+// not listed), bodyHash the lowercase hex SHA-256 of the exact body bytes sent (or "UNSIGNED-PAYLOAD"), ak/sk the
+// key pair.
 //
-// Neither header nor signed is modified. Header names in header are matched case-insensitively.
+// Neither header nor signed is modified.
 func signRequest(method string, u *url.URL, host string, header http.Header, signed []string, bodyHash, ak, sk string) string {
 	var hdrBuf [8]signedHeader
 	hdrs := collectSignedHeaders(hdrBuf[:0], header, signed)
@@ -49,7 +50,7 @@ func signRequest(method string, u *url.URL, host string, header http.Header, sig
 	cr := appendCanonicalRequest(crBuf[:0], method, u, host, hdrs, bodyHash)
 
 	var stsBuf [128]byte
-	sts := appendStringToSign(stsBuf[:0], sdkDate(header), sha256.Sum256(cr))
+	sts := appendStringToSign(stsBuf[:0], strings.TrimSpace(header.Get("X-Sdk-Date")), sha256.Sum256(cr))
 	sig := hmacSHA256(sk, sts)
 
 	var out [256]byte
@@ -73,78 +74,32 @@ func hashBody(body []byte) string {
 // signedHeader is one header that takes part in the signature.
 type signedHeader struct {
 	name   string   // lowercase name
-	values []string // values as sent; unused for "host"; sorted when there are several
+	values []string // values as sent; unused for "host"
 }
 
-// collectSignedHeaders returns the headers to sign, sorted by name without duplicates, using buf's storage.
-// Names are lowercased and empty names ignored. "host" is always kept (its value comes from the host argument of
-// signRequest); any other name without a value in header is dropped. Names in header match case-insensitively.
+// collectSignedHeaders returns the headers to sign, sorted by name, using buf's storage: "host" when signed lists
+// it, and every other name of signed that header has values for.
 func collectSignedHeaders(buf []signedHeader, header http.Header, signed []string) []signedHeader {
 	hdrs := buf[:0]
 	for _, name := range signed {
-		if name = strings.ToLower(name); name != "" {
-			hdrs = append(hdrs, signedHeader{name: name})
+		values := headerValues(header, name)
+		if name == "host" || len(values) > 0 {
+			hdrs = append(hdrs, signedHeader{name: name, values: values})
 		}
 	}
 	slices.SortFunc(hdrs, func(a, b signedHeader) int { return strings.Compare(a.name, b.name) })
-	hdrs = slices.CompactFunc(hdrs, func(a, b signedHeader) bool { return a.name == b.name })
-
-	// One pass over header collects the values of every wanted name.
-	for k, values := range header {
-		for i := range hdrs {
-			if hdrs[i].name != "host" && strings.EqualFold(k, hdrs[i].name) {
-				hdrs[i].values = appendValues(hdrs[i].values, values)
-				break
-			}
-		}
-	}
-
-	hdrs = slices.DeleteFunc(hdrs, func(h signedHeader) bool { return h.name != "host" && len(h.values) == 0 })
-	for i := range hdrs {
-		if len(hdrs[i].values) > 1 {
-			hdrs[i].values = sortedTrimmed(hdrs[i].values)
-		}
-	}
 	return hdrs
 }
 
-// headerValues returns the values of every header in h whose name equals name, ignoring case.
-// The result may share memory with h; callers must not modify it.
+// headerValues returns the values of the header named name in h, ignoring case. Unlike h.Values, it does not
+// allocate a canonical form of name.
 func headerValues(h http.Header, name string) []string {
-	var values []string
 	for k, v := range h {
 		if strings.EqualFold(k, name) {
-			values = appendValues(values, v)
+			return v
 		}
 	}
-	return values
-}
-
-// appendValues returns dst followed by values. When dst is nil it returns values itself; otherwise it copies, so
-// neither argument's backing array is ever written to.
-func appendValues(dst, values []string) []string {
-	if dst == nil {
-		return values
-	}
-	return append(slices.Clip(dst), values...)
-}
-
-// sortedTrimmed returns a sorted copy of values with surrounding white space removed from each.
-func sortedTrimmed(values []string) []string {
-	out := make([]string, len(values))
-	for i, v := range values {
-		out[i] = strings.TrimSpace(v)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// sdkDate returns the trimmed first X-Sdk-Date value in header, or "" if there is none.
-func sdkDate(header http.Header) string {
-	if values := headerValues(header, "x-sdk-date"); len(values) > 0 {
-		return strings.TrimSpace(values[0])
-	}
-	return ""
+	return nil
 }
 
 // appendCanonicalRequest appends the canonical request to dst.
@@ -233,16 +188,24 @@ func appendCanonicalQuery(dst []byte, rawQuery string) []byte {
 	return dst
 }
 
-// appendCanonicalHeaders appends one "name:value\n" line per signed header value to dst, with values trimmed.
-// The "host" header takes its value from host.
+// appendCanonicalHeaders appends one "name:value\n" line per signed header value to dst, with values trimmed and,
+// when a header has several, sorted. The "host" header takes its value from host.
 func appendCanonicalHeaders(dst []byte, hdrs []signedHeader, host string) []byte {
 	for _, h := range hdrs {
-		if h.name == "host" {
+		switch {
+		case h.name == "host":
 			dst = appendHeaderLine(dst, h.name, host)
-			continue
-		}
-		for _, v := range h.values {
-			dst = appendHeaderLine(dst, h.name, v)
+		case len(h.values) == 1:
+			dst = appendHeaderLine(dst, h.name, h.values[0])
+		default:
+			values := make([]string, len(h.values)) // header's own slice is not ours to sort
+			for i, v := range h.values {
+				values[i] = strings.TrimSpace(v)
+			}
+			slices.Sort(values)
+			for _, v := range values {
+				dst = appendHeaderLine(dst, h.name, v)
+			}
 		}
 	}
 	return dst

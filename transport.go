@@ -27,16 +27,11 @@ import (
 // authentication for every attempt, then the base transport.
 func newRetryClient(cfg config, host string) *retryablehttp.Client {
 	base := cfg.httpClient
-	if base == nil {
-		base = &http.Client{Transport: newTransport()}
-	}
 	inner := &http.Client{
-		Transport: &authTransport{creds: cfg.creds, host: host, base: base.Transport},
-		Timeout:   base.Timeout,
-		Jar:       base.Jar,
-		// The API never redirects: a 3xx is returned as an *APIError, and
-		// credentials are never replayed to wherever it points.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport:     &authTransport{creds: cfg.creds, host: host, base: base.Transport},
+		Timeout:       base.Timeout,
+		Jar:           base.Jar,
+		CheckRedirect: refuseRedirect,
 	}
 	p := cfg.retry
 	rc := &retryablehttp.Client{
@@ -53,6 +48,11 @@ func newRetryClient(cfg config, host string) *retryablehttp.Client {
 	}
 	return rc
 }
+
+// refuseRedirect is the CheckRedirect of every HTTP client of the package.
+// CBR, IAM and the metadata service never redirect: a 3xx is returned as the
+// answer (an *APIError), and credentials never follow it to another host.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // newTransport returns a dedicated pooled transport with timeouts on every
 // phase before the response body, the proxy from the environment and TLS 1.2 or later.
@@ -140,16 +140,17 @@ func isTLSFailure(err error) bool {
 
 // backoff returns the wait before retry number attempt+1: the Retry-After of a
 // 429 or 503 when it has one (the retry policy has already refused one longer
-// than max), else a uniformly random wait in [0, min(max, min·2^attempt)).
-func backoff(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
+// than maxWait), else a uniformly random wait in
+// [0, min(maxWait, minWait·2^attempt)).
+func backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
 	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
 		if wait, ok := retryAfter(resp); ok {
 			return wait
 		}
 	}
-	ceiling := max
-	if attempt < 63 && min <= max>>attempt { // min<<attempt <= max, without overflow
-		ceiling = min << attempt
+	ceiling := maxWait
+	if attempt < 63 && minWait <= maxWait>>attempt { // minWait<<attempt <= maxWait, without overflow
+		ceiling = minWait << attempt
 	}
 	if ceiling <= 0 {
 		return 0
@@ -214,7 +215,8 @@ func (e *redirectError) Error() string {
 // RoundTrip authenticates a copy of req and sends it with the base transport.
 // A request to another host than the endpoint's is refused. When credentials
 // that can be renewed (a token, temporary keys) are refused with a 401, they
-// are renewed and the attempt is sent once more.
+// are renewed and the attempt is sent once more, unless they are less than
+// minAgeToRenew old: then the 401 is returned.
 func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Host != t.host {
 		closeBody(req)
@@ -229,16 +231,16 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.send(r, body, st)
 	rn, renewable := t.creds.(renewer)
 	resendable := st != nil || req.Body == nil || req.Body == http.NoBody
-	if err != nil || resp.StatusCode != http.StatusUnauthorized || !renewable || !resendable {
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || !renewable || !resendable || !rn.expire(r) {
 		return resp, err
 	}
-	rn.expire(r)
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 	resp.Body.Close()
 	r = req.Clone(req.Context())
 	r.Body, r.GetBody = http.NoBody, nil
 	if len(body) > 0 {
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		r.Body, _ = r.GetBody()
 	}
 	return t.send(r, body, st)
 }

@@ -442,15 +442,19 @@ func (s *Server) metadataSession(w http.ResponseWriter, r *http.Request) {
 // for a caller with a session token.
 func (s *Server) securityKey(w http.ResponseWriter, r *http.Request) {
 	s.auth.metadataRequests.Add(1)
+	ak := "CBRTESTTMP" + strings.ToUpper(randomHex(5))
+	k := tempKey{secret: randomHex(20), token: "cbrtest-security-token-" + randomHex(32)}
 	s.auth.mu.Lock()
-	defer s.auth.mu.Unlock()
-	if !s.auth.sessions[r.Header.Get("X-Metadata-Token")] {
+	session := s.auth.sessions[r.Header.Get("X-Metadata-Token")]
+	if session {
+		k.expiry = s.now().UTC().Add(s.auth.lifetime)
+		s.auth.temp[ak] = k
+	}
+	s.auth.mu.Unlock()
+	if !session {
 		http.Error(w, "Unauthorized: missing or invalid X-Metadata-Token", http.StatusUnauthorized)
 		return
 	}
-	ak := "CBRTESTTMP" + strings.ToUpper(randomHex(5))
-	k := tempKey{secret: randomHex(20), token: "cbrtest-security-token-" + randomHex(32), expiry: s.now().UTC().Add(s.auth.lifetime)}
-	s.auth.temp[ak] = k
 	writeJSON(w, http.StatusOK, map[string]any{"credential": map[string]string{
 		"access": ak, "secret": k.secret, "securitytoken": k.token, "expires_at": k.expiry.Format(iamTimeLayout),
 	}})

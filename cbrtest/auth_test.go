@@ -129,3 +129,40 @@ func TestVerifySignatureRepeatedQueryAndEscaping(t *testing.T) {
 		"host:example.com\nx-sdk-date:20060102T150405Z\n\nhost;x-sdk-date\n"+
 		"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", canonical)
 }
+
+func TestMetadataServiceNeedsASessionToken(t *testing.T) {
+	t.Parallel()
+	srv := NewServer()
+	t.Cleanup(srv.Close)
+	get := func(token string) *http.Response {
+		req, err := http.NewRequest(http.MethodGet, srv.MetadataURL+"/openstack/latest/securitykey", nil)
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("X-Metadata-Token", token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+
+	resp := get("")
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+
+	req, err := http.NewRequest(http.MethodPut, srv.MetadataURL+"/meta-data/latest/api/token", nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Metadata-Token-Ttl-Seconds", "60")
+	tokResp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	session, err := io.ReadAll(tokResp.Body)
+	tokResp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, tokResp.StatusCode)
+
+	resp = get(string(session))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Regexp(t, `^\{"credential":\{"access":"CBRTESTTMP[0-9A-F]{10}","expires_at":"[0-9-]{10}T[0-9:.]{15}Z","secret":"[0-9a-f]{40}","securitytoken":"cbrtest-security-token-[0-9a-f]{64}"\}\}\n?$`, string(body))
+	assert.Equal(t, 2, srv.MetadataRequests())
+}

@@ -262,12 +262,26 @@ func TestRunUsesFakeWithoutCredentials(t *testing.T) {
 	assert.Contains(t, stdout.String(), "backup paths added: /opt/data")
 }
 
+// isolateEnv clears every variable FromEnv and the installer read and points
+// HOME at an empty directory, so that neither the developer's environment nor
+// their ~/.huaweicloud/credentials reaches the test.
+func isolateEnv(t *testing.T) {
+	t.Helper()
+	t.Setenv("HOME", t.TempDir())
+	for _, name := range []string{
+		"HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "HUAWEICLOUD_SDK_SECURITY_TOKEN", "HUAWEICLOUD_SDK_PROJECT_ID",
+		"HUAWEICLOUD_SDK_IAM_ENDPOINT", "HUAWEICLOUD_SDK_CREDENTIALS_FILE", "HUAWEICLOUD_SDK_REGION",
+		"HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1",
+	} {
+		t.Setenv(name, "")
+	}
+}
+
 func TestRunUsesEnvironmentCredentials(t *testing.T) {
 	srv := newFake(t)
+	isolateEnv(t)
 	t.Setenv("HUAWEICLOUD_SDK_AK", srv.AccessKey)
 	t.Setenv("HUAWEICLOUD_SDK_SK", srv.SecretKey)
-	t.Setenv("HUAWEICLOUD_SDK_SECURITY_TOKEN", "")
-	t.Setenv("HUAWEICLOUD_SDK_PROJECT_ID", "")
 	t.Setenv("HUAWEICLOUD_SDK_REGION", "ap-southeast-1")
 	t.Setenv("HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1", srv.URL)
 	t.Setenv("HUAWEICLOUD_SDK_IAM_ENDPOINT", srv.IAMURL)
@@ -291,8 +305,7 @@ func TestRunUsesEnvironmentCredentials(t *testing.T) {
 
 func TestConnectWithECSMetadata(t *testing.T) {
 	srv := newFake(t)
-	t.Setenv("HUAWEICLOUD_SDK_AK", "")
-	t.Setenv("HUAWEICLOUD_SDK_PROJECT_ID", "")
+	isolateEnv(t)
 	t.Setenv("HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1", srv.URL)
 	t.Setenv("HUAWEICLOUD_SDK_IAM_ENDPOINT", srv.IAMURL)
 	cfg := config{region: "ap-southeast-1", ecsMetadata: true, metadataEndpoint: srv.MetadataURL}

@@ -20,10 +20,9 @@ import (
 func TestQuickstartFromEnv(t *testing.T) {
 	srv := cbrtest.NewServer()
 	t.Cleanup(srv.Close)
+	isolateEnv(t)
 	t.Setenv("HUAWEICLOUD_SDK_AK", srv.AccessKey)
 	t.Setenv("HUAWEICLOUD_SDK_SK", srv.SecretKey)
-	t.Setenv("HUAWEICLOUD_SDK_SECURITY_TOKEN", "")
-	t.Setenv("HUAWEICLOUD_SDK_PROJECT_ID", "")
 	t.Setenv("HUAWEICLOUD_SDK_REGION", "ap-southeast-1")
 	t.Setenv("HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1", srv.URL)
 	t.Setenv("HUAWEICLOUD_SDK_IAM_ENDPOINT", srv.IAMURL)
@@ -42,4 +41,19 @@ func TestQuickstartFromEnv(t *testing.T) {
 
 	t.Setenv("HUAWEICLOUD_SDK_REGION", "")
 	assert.EqualError(t, run(context.Background(), io.Discard, io.Discard), "HUAWEICLOUD_SDK_AK is set: also set HUAWEICLOUD_SDK_REGION, such as ap-southeast-1")
+}
+
+// isolateEnv clears every variable FromEnv and the quickstart read and points
+// HOME at an empty directory, so that neither the developer's environment nor
+// their ~/.huaweicloud/credentials reaches the test.
+func isolateEnv(t *testing.T) {
+	t.Helper()
+	t.Setenv("HOME", t.TempDir())
+	for _, name := range []string{
+		"HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "HUAWEICLOUD_SDK_SECURITY_TOKEN", "HUAWEICLOUD_SDK_PROJECT_ID",
+		"HUAWEICLOUD_SDK_IAM_ENDPOINT", "HUAWEICLOUD_SDK_CREDENTIALS_FILE", "HUAWEICLOUD_SDK_REGION",
+		"HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1",
+	} {
+		t.Setenv(name, "")
+	}
 }
