@@ -24,7 +24,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -100,31 +99,6 @@ type Fault struct {
 	AfterHandling bool
 }
 
-// agent is a stored agent, in wire form.
-type agent struct {
-	AgentID        string    `json:"agent_id"`
-	AgentVersion   string    `json:"agent_version,omitempty"`
-	AgentType      string    `json:"agent_type,omitempty"`
-	HostName       string    `json:"host_name"`
-	HostNickname   string    `json:"host_nickname"`
-	HostIP         string    `json:"host_ip"`
-	HostOS         string    `json:"host_os"`
-	Status         string    `json:"status"`
-	CreatedAt      wireTime  `json:"created_at"`
-	UpdatedAt      wireTime  `json:"updated_at"`
-	LastActiveTime wireTime  `json:"last_active_time"`
-	Paths          []apiPath `json:"paths,omitempty"`
-}
-
-// apiPath is a stored backup path, in wire form.
-type apiPath struct {
-	ID           string `json:"id"`
-	Status       string `json:"status"`
-	AgentID      string `json:"agent_id"`
-	DirPath      string `json:"dir_path"`
-	ExcludePaths string `json:"exclude_paths,omitempty"`
-}
-
 // wireTime writes a time the way the API does.
 type wireTime time.Time
 
@@ -189,47 +163,6 @@ func (s *Server) InjectFaults(faults ...Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, faults...)
-}
-
-// Agents returns a snapshot of the stored agents, sorted by agent ID.
-func (s *Server) Agents() []cbr.Agent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]cbr.Agent, 0, len(s.agents))
-	for _, a := range s.agents {
-		out = append(out, a.model())
-	}
-	slices.SortFunc(out, func(a, b cbr.Agent) int { return strings.Compare(a.AgentID, b.AgentID) })
-	return out
-}
-
-// Agent returns a snapshot of one stored agent.
-func (s *Server) Agent(agentID string) (cbr.Agent, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.agents[agentID]
-	if !ok {
-		return cbr.Agent{}, false
-	}
-	return a.model(), true
-}
-
-// model converts a stored agent to the SDK's type. The caller holds s.mu.
-func (a *agent) model() cbr.Agent {
-	m := cbr.Agent{
-		AgentID: a.AgentID, AgentVersion: a.AgentVersion, AgentType: cbr.AgentType(a.AgentType),
-		HostName: a.HostName, HostNickname: a.HostNickname, HostIP: a.HostIP, HostOS: a.HostOS,
-		Status:    cbr.AgentStatus(a.Status),
-		CreatedAt: time.Time(a.CreatedAt), UpdatedAt: time.Time(a.UpdatedAt), LastActiveTime: time.Time(a.LastActiveTime),
-	}
-	for _, p := range a.Paths {
-		mp := cbr.Path{ID: p.ID, Status: cbr.PathStatus(p.Status), AgentID: p.AgentID, DirPath: p.DirPath}
-		if p.ExcludePaths != "" {
-			mp.ExcludePaths = strings.Split(p.ExcludePaths, ",")
-		}
-		m.Paths = append(m.Paths, mp)
-	}
-	return m
 }
 
 // gateway does what the API gateway does before CBR sees a request: it
@@ -348,101 +281,6 @@ func dropConnection(w http.ResponseWriter) {
 	conn.Close()
 }
 
-// registerAgent handles POST /v3/{project_id}/agents. Registering an agent ID
-// that exists updates its host facts and marks it normal again, as a
-// reinstall would.
-func (s *Server) registerAgent(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Agent *struct {
-			AgentID      *string `json:"agent_id"`
-			HostName     *string `json:"host_name"`
-			HostIP       *string `json:"host_ip"`
-			HostOS       *string `json:"host_os"`
-			HostNickname *string `json:"host_nickname"`
-			AgentVersion *string `json:"agent_version"`
-			AgentType    *string `json:"agent_type"`
-		} `json:"agent"`
-	}
-	if !decode(w, r, &body) || body.Agent == nil {
-		writeError(w, r, http.StatusBadRequest, "BackupService.7403", "Invalid agent ")
-		return
-	}
-	in := body.Agent
-	id := deref(in.AgentID)
-	if id == "" || deref(in.HostName) == "" || deref(in.HostIP) == "" || deref(in.HostOS) == "" ||
-		(in.AgentType != nil && *in.AgentType != "cloud" && *in.AgentType != "native") ||
-		(in.AgentVersion != nil && !isAgentVersion(*in.AgentVersion)) || strings.ContainsAny(id, "/") {
-		writeError(w, r, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
-		return
-	}
-	now := wireTime(s.now())
-	s.mu.Lock()
-	a, ok := s.agents[id]
-	if !ok {
-		a = &agent{AgentID: id, CreatedAt: now}
-		s.agents[id] = a
-	}
-	a.HostName, a.HostIP, a.HostOS = *in.HostName, *in.HostIP, *in.HostOS
-	a.HostNickname, a.AgentVersion, a.AgentType = deref(in.HostNickname), deref(in.AgentVersion), deref(in.AgentType)
-	a.Status, a.UpdatedAt, a.LastActiveTime = "normal", now, now
-	resp := *a
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"agent": resp})
-}
-
-// showAgent handles GET /v3/{project_id}/agents/{agent_id}.
-func (s *Server) showAgent(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("agent_id")
-	s.mu.Lock()
-	a, ok := s.agents[id]
-	var resp agent
-	if ok {
-		resp = *a
-	}
-	s.mu.Unlock()
-	if !ok {
-		writeError(w, r, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"agent": resp})
-}
-
-// updateAgent handles PUT /v3/{project_id}/agents/{agent_id}; the only status
-// it accepts is "uninstall". An agent that is already uninstalled is refused
-// with 400 BackupService.7403, the API's only documented error for an update:
-// what the real API answers then is undocumented, and this is the answer that
-// clients must cope with.
-func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("agent_id")
-	var body struct {
-		Agent *struct {
-			Status string `json:"status"`
-		} `json:"agent"`
-	}
-	if !decode(w, r, &body) || body.Agent == nil || body.Agent.Status != "uninstall" {
-		writeError(w, r, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
-		return
-	}
-	s.mu.Lock()
-	a, ok := s.agents[id]
-	var resp agent
-	wasUninstalled := ok && a.Status == "uninstall"
-	if ok && !wasUninstalled {
-		a.Status, a.UpdatedAt = "uninstall", wireTime(s.now())
-		resp = *a
-	}
-	s.mu.Unlock()
-	if !ok {
-		writeError(w, r, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
-		return
-	}
-	if wasUninstalled {
-		writeError(w, r, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"agent": resp})
-}
-
 // decode reads a JSON request body into v; it reports false for a body that
 // is not JSON or is too large.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
@@ -454,33 +292,8 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return err == nil && json.Unmarshal(data, v) == nil
 }
 
-// isAgentVersion checks the API's pattern ((\d){1,3}\.){2}(\d){1,3}$ the way
-// a JSON Schema validator does: anywhere in the string, anchored at the end.
-func isAgentVersion(v string) bool {
-	parts := strings.Split(v, ".")
-	if len(parts) < 3 {
-		return false
-	}
-	first := parts[len(parts)-3]
-	return first != "" && isDigits(first[len(first)-1:]) &&
-		len(parts[len(parts)-2]) <= 3 && isDigits(parts[len(parts)-2]) &&
-		len(parts[len(parts)-1]) <= 3 && isDigits(parts[len(parts)-1])
-}
-
-// isDigits reports whether s is one or more ASCII digits.
-func isDigits(s string) bool {
-	return s != "" && strings.Trim(s, "0123456789") == ""
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
 // writeError writes CBR's error body.
-func writeError(w http.ResponseWriter, _ *http.Request, status int, code, msg string) {
+func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, map[string]string{"error_code": code, "error_msg": msg})
 }
 
