@@ -3,8 +3,6 @@ package cbrtest_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,56 +15,8 @@ import (
 	"github.com/cbrsdk/cbr/cbrtest"
 )
 
-// rawServer is a fake with a plain HTTP client, to look at the wire itself.
-type rawServer struct {
-	*cbrtest.Server
-	t  *testing.T
-	hc *http.Client
-	c  *cbr.Client
-}
-
-func newRawServer(t *testing.T) *rawServer {
-	t.Helper()
-	srv := cbrtest.NewServer()
-	t.Cleanup(srv.Close)
-	c, err := srv.Client()
-	require.NoError(t, err)
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &rawServer{Server: srv, t: t, hc: &http.Client{Transport: tr}, c: c}
-}
-
-// call sends one request to path, relative to /v3/{project_id}/, and returns
-// the status and body of the answer.
-func (s *rawServer) call(method, path, body string) (int, string) {
-	s.t.Helper()
-	req, err := http.NewRequest(method, s.URL+"/v3/"+s.ProjectID+"/"+path, strings.NewReader(body))
-	require.NoError(s.t, err)
-	req.Header.Set("X-Auth-Token", s.Token)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json;charset=UTF-8")
-	}
-	resp, err := s.hc.Do(req)
-	require.NoError(s.t, err)
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	require.NoError(s.t, err)
-	assert.NotEmpty(s.t, resp.Header.Get("X-Request-Id"))
-	return resp.StatusCode, string(data)
-}
-
-func (s *rawServer) register(id, host string) {
-	s.t.Helper()
-	_, err := s.c.RegisterAgent(context.Background(), cbr.AgentRegister{
-		AgentID: id, HostName: host, HostIP: "10.0.0.1", HostOS: "linux", AgentVersion: "1.0.0", AgentType: cbr.AgentTypeNative,
-	})
-	require.NoError(s.t, err)
-}
-
-var (
-	wireTimestamp = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$`)
-	wireUUID      = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
-)
+// wireUUID is the form of the IDs of paths.
+var wireUUID = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 // normalize checks the form of the values that change from run to run
 // (timestamps in the API's form, path IDs as UUIDs) and replaces them with
