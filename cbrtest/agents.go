@@ -162,7 +162,7 @@ func (s *Server) registerAgent(w http.ResponseWriter, r *http.Request) {
 	a.HostName, a.HostIP, a.HostOS = *in.HostName, *in.HostIP, *in.HostOS
 	a.HostNickname, a.AgentVersion, a.AgentType = deref(in.HostNickname), deref(in.AgentVersion), deref(in.AgentType)
 	a.Status, a.UpdatedAt, a.LastActiveTime = "normal", now, now
-	resp := *a
+	resp := a.snapshot()
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"agent": resp})
 }
@@ -174,7 +174,7 @@ func (s *Server) showAgent(w http.ResponseWriter, r *http.Request) {
 	a, ok := s.agents[id]
 	var resp agent
 	if ok {
-		resp = *a
+		resp = a.snapshot()
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -206,7 +206,7 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) {
 	wasUninstalled := ok && a.Status == "uninstall"
 	if ok && !wasUninstalled {
 		a.Status, a.UpdatedAt = "uninstall", wireTime(s.now())
-		resp = *a
+		resp = a.snapshot()
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -248,7 +248,7 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {
 	matched := make([]agent, 0, len(s.agents))
 	for _, a := range s.agents {
 		if (status == "" || a.Status == status) && (len(ids) == 0 || slices.Contains(ids, a.AgentID)) {
-			matched = append(matched, *a)
+			matched = append(matched, a.snapshot())
 		}
 	}
 	s.mu.Unlock()
@@ -362,6 +362,14 @@ func (s *Server) removeAgentPaths(w http.ResponseWriter, r *http.Request) {
 	}
 	a.UpdatedAt = wireTime(s.now())
 	writeJSON(w, http.StatusOK, map[string][]string{"removed": removed, "not_existed": notExisted})
+}
+
+// snapshot returns a copy of a that shares no memory with it, to encode
+// after s.mu is released. The caller holds s.mu.
+func (a *agent) snapshot() agent {
+	c := *a
+	c.Paths = slices.Clone(a.Paths)
+	return c
 }
 
 // pathIndex returns the index of the path dir in a.Paths, or -1. The caller holds s.mu.

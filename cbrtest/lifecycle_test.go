@@ -3,8 +3,10 @@ package cbrtest_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -280,5 +282,51 @@ func TestFaultDelayEndsWithTheClient(t *testing.T) {
 	case <-closed:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close waited for the delay of a request whose client had gone")
+	}
+}
+
+// TestReadsWhilePathsChange reads agents while their paths are added to and
+// removed from; run with -race.
+func TestReadsWhilePathsChange(t *testing.T) {
+	s := newRawServer(t)
+	s.register("a1", "host-1")
+	ctx := context.Background()
+	paths := []string{"/p/1", "/p/2", "/p/3", "/p/4"}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*25*6)
+	for range 4 {
+		wg.Add(2)
+		go func() { // changes the paths
+			defer wg.Done()
+			for range 25 {
+				_, err := s.c.AddAgentPaths(ctx, "a1", cbr.AddPathsRequest{Paths: paths,
+					Exclude: []cbr.ExcludePath{{PathName: "/p/2", ExcludePathNames: []string{"*.tmp"}}}})
+				errs <- err
+				_, err = s.c.RemoveAgentPaths(ctx, "a1", paths[:2])
+				errs <- err
+			}
+		}()
+		go func() { // reads them, with every call that answers an agent
+			defer wg.Done()
+			for range 25 {
+				_, err := s.c.ShowAgent(ctx, "a1")
+				errs <- err
+				_, err = s.c.ListAgents(ctx, cbr.ListAgentsOptions{})
+				errs <- err
+				_, err = s.c.RegisterAgent(ctx, cbr.AgentRegister{AgentID: "a1", HostName: "host-1", HostIP: "10.0.0.1", HostOS: "linux"})
+				errs <- err
+				_, err = s.c.UpdateAgent(ctx, "a1", cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
+				var apiErr *cbr.APIError
+				if errors.As(err, &apiErr) && apiErr.Code == "BackupService.7403" {
+					err = nil // uninstalled already, and registered again before the check
+				}
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
 	}
 }
