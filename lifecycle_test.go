@@ -338,3 +338,26 @@ func TestUpdateAgentInvalidAgentStays(t *testing.T) {
 	assert.JSONEq(t, `{"agent":{"status":"uninstall"}}`, update.bodies[0])
 	assert.Equal(t, 1, show.count(), "then a show")
 }
+
+// TestUpdateAgentUnknownToTheAPI is an uninstall of an agent that was
+// deleted: the API documents only 400 BackupService.7403 for an update, and
+// the show that follows says 404. The result matches ErrNotFound, so that an
+// installer can tell that there is nothing to uninstall.
+func TestUpdateAgentUnknownToTheAPI(t *testing.T) {
+	c, mt := newMockClient(t)
+	update := answering(400, `{"error_code":"BackupService.7403","error_msg":"Invalid agent `+testAgentID+`"}`)
+	show := answering(404, `{"error_code":"BackupService.7410","error_msg":"Agent `+testAgentID+` not found."}`)
+	mt.RegisterResponder("PUT", agentsURL+"/"+testAgentID, update.respond)
+	mt.RegisterResponder("GET", agentsURL+"/"+testAgentID, show.respond)
+
+	a, err := c.UpdateAgent(context.Background(), testAgentID, cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
+	assert.Nil(t, a)
+	require.ErrorIs(t, err, cbr.ErrNotFound)
+	var apiErr *cbr.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, "BackupService.7403", apiErr.Code, "the update's error comes first")
+	assert.Equal(t, "cbr: update agent: 400 Bad Request BackupService.7403: Invalid agent "+testAgentID+
+		"; show agent: 404 Not Found BackupService.7410: Agent "+testAgentID+" not found.", err.Error())
+	assert.Equal(t, 1, update.count(), "a 400 is not retried")
+	assert.Equal(t, 1, show.count())
+}
