@@ -334,6 +334,7 @@ func (o ListAgentsOptions) query(op string) (url.Values, error) {
 // error rather than an endless loop.
 func (c *Client) Agents(ctx context.Context, opts ListAgentsOptions) iter.Seq2[*Agent, error] {
 	return func(yield func(*Agent, error) bool) {
+		opts := opts // each range starts from the options given
 		if opts.Limit == 0 {
 			opts.Limit = maxListLimit
 		}

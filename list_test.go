@@ -188,6 +188,21 @@ func TestAgentsPages(t *testing.T) {
 	}
 }
 
+func TestAgentsRangesTwice(t *testing.T) {
+	c, mt := newMockClient(t)
+	p := &pager{ids: ids(5)}
+	mt.RegisterResponder("GET", agentsURL, p.respond)
+	seq := c.Agents(context.Background(), cbr.ListAgentsOptions{Limit: 2, Offset: 1})
+
+	for range 2 {
+		got, err := collect(t, seq)
+		require.NoError(t, err)
+		assert.Equal(t, ids(5)[1:], got, "every range starts from the options given")
+	}
+	pages := []string{"limit=2&offset=1", "limit=2&offset=3"}
+	assert.Equal(t, append(pages, pages...), p.offsets())
+}
+
 func TestAgentsEarlyBreak(t *testing.T) {
 	c, mt := newMockClient(t)
 	p := &pager{ids: ids(5)}
