@@ -221,7 +221,7 @@ func (c *Client) confirmRegistered(ctx context.Context, in AgentRegister, err er
 	case errors.Is(showErr, ErrNotFound):
 		return nil, fmt.Errorf("%w; agent %s is not registered", err, in.AgentID)
 	default:
-		return nil, fmt.Errorf("%w; whether agent %s was registered is unknown: %v", err, in.AgentID, showErr)
+		return nil, fmt.Errorf("%w; whether agent %s was registered is unknown: %s", err, in.AgentID, trimPrefix(showErr))
 	}
 }
 

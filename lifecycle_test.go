@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -301,8 +302,8 @@ func TestRegisterAgentCheckFails(t *testing.T) {
 	var apiErr *cbr.APIError
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, 502, apiErr.StatusCode, "the registration's error")
-	assert.Contains(t, err.Error(), "whether agent "+testAgentID+" was registered is unknown")
-	assert.Contains(t, err.Error(), "503")
+	assert.Contains(t, err.Error(), "whether agent "+testAgentID+" was registered is unknown: show agent: 503 Service Unavailable APIGW.0613")
+	assert.Equal(t, 1, strings.Count(err.Error(), "cbr: "), "one prefix: %s", err)
 	assert.Equal(t, 4, post.count(), "4 POST attempts")
 	assert.Equal(t, 4, show.count(), "4 GET attempts")
 }
