@@ -129,7 +129,11 @@ func NewServer() *Server {
 	mux.HandleFunc("POST /v3/{project_id}/agents/{agent_id}/add-path", s.addAgentPaths)
 	mux.HandleFunc("POST /v3/{project_id}/agents/{agent_id}/remove-path", s.removeAgentPaths)
 	mux.HandleFunc("POST /v3/{project_id}/agent/check", s.checkAgents)
-	s.srv = httptest.NewServer(s.gateway(mux))
+	// One request a connection: net/http resends an idempotent request whose
+	// reused connection closes, which would hide a dropped GET.
+	s.srv = httptest.NewUnstartedServer(s.gateway(mux))
+	s.srv.Config.SetKeepAlivesEnabled(false)
+	s.srv.Start()
 	s.URL = s.srv.URL
 	s.startAuth()
 	return s

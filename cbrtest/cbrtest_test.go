@@ -431,6 +431,23 @@ func TestFaultDrop(t *testing.T) {
 	assert.Empty(t, srv.Agents())
 }
 
+// TestFaultDropOnGet checks that a dropped GET reaches the client as a
+// failure: net/http resends an idempotent request whose reused keep-alive
+// connection closes, which would consume the fault and hide it.
+func TestFaultDropOnGet(t *testing.T) {
+	srv := newRawServer(t)
+	c, err := srv.Client(cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1}))
+	require.NoError(t, err)
+	_, err = c.RegisterAgent(context.Background(), cbr.AgentRegister{AgentID: "a1", HostName: "h", HostIP: "10.0.0.1", HostOS: "linux"})
+	require.NoError(t, err, "a first call, whose connection a keep-alive server would keep")
+	before := srv.Requests()
+
+	srv.InjectFaults(cbrtest.Fault{Drop: true})
+	_, err = c.ShowAgent(context.Background(), "a1")
+	require.Error(t, err, "the connection closes without an answer")
+	assert.Equal(t, 1, srv.Requests()-before, "one request, not resent by net/http")
+}
+
 func TestFaultAfterHandling(t *testing.T) {
 	srv := newRawServer(t)
 	srv.InjectFaults(cbrtest.Fault{Status: 500, AfterHandling: true})
