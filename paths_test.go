@@ -2,6 +2,7 @@ package cbr_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -72,10 +73,6 @@ func TestPathValidation(t *testing.T) {
 			assert.Equal(t, "add_path", ve.Field)
 			assert.Equal(t, "add agent paths", ve.Op)
 		}
-		_, err = c.RemoveAgentPaths(ctx, "a1", []string{p})
-		if assert.ErrorAs(t, err, &ve, "remove %q", p) {
-			assert.Equal(t, "remove_path", ve.Field)
-		}
 	}
 	for _, tc := range []struct {
 		name  string
@@ -96,12 +93,44 @@ func TestPathValidation(t *testing.T) {
 			assert.Equal(t, tc.field, ve.Field, tc.name)
 		}
 	}
-	_, err := c.RemoveAgentPaths(ctx, "a1", nil)
-	assert.ErrorIs(t, err, cbr.ErrInvalidRequest)
-	_, err = c.AddAgentPaths(ctx, "", cbr.AddPathsRequest{Paths: []string{"/a"}})
+	_, err := c.AddAgentPaths(ctx, "", cbr.AddPathsRequest{Paths: []string{"/a"}})
 	assert.ErrorIs(t, err, cbr.ErrInvalidRequest)
 
 	assert.Equal(t, 2*len(valid), st.count(), "nothing is sent for an invalid request")
+}
+
+// TestRemoveAgentPathsValidation checks that RemoveAgentPaths sends any path
+// that is not empty and has no control character: the API documents no
+// pattern for remove_path, and an agent can have paths that AddAgentPaths
+// refuses (the API's add-path pattern, which is not anchored, takes
+// "relative/path").
+func TestRemoveAgentPathsValidation(t *testing.T) {
+	c, mt := newMockClient(t)
+	st := answering(200, `{"removed":[],"not_existed":[]}`)
+	mt.RegisterResponder("POST", agentsURL+"/a1/remove-path", st.respond)
+	ctx := context.Background()
+
+	sent := []string{"/", "relative/path", "data", "./data", "C:", "C:/", "C:data", "1:/data", `\\server\share`, "/with space/ü"}
+	for _, p := range sent {
+		_, err := c.RemoveAgentPaths(ctx, "a1", []string{p})
+		assert.NoError(t, err, "remove %q", p)
+	}
+	require.Equal(t, len(sent), st.count())
+	for i, p := range sent {
+		want, err := json.Marshal(map[string][]string{"remove_path": {p}})
+		require.NoError(t, err)
+		assert.JSONEq(t, string(want), st.bodies[i])
+	}
+
+	for _, paths := range [][]string{nil, {}, {"/ok", ""}, {"/opt/\ndata"}, {"/opt/\x00"}, {"a\x7f"}} {
+		_, err := c.RemoveAgentPaths(ctx, "a1", paths)
+		var ve *cbr.ValidationError
+		if assert.ErrorAs(t, err, &ve, "remove %q", paths) {
+			assert.Equal(t, "remove_path", ve.Field)
+			assert.Equal(t, "remove agent paths", ve.Op)
+		}
+	}
+	assert.Equal(t, len(sent), st.count(), "nothing is sent for an invalid request")
 }
 
 func TestAgentPathsFake(t *testing.T) {
