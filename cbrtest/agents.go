@@ -84,7 +84,8 @@ type apiPath struct {
 	ExcludePaths string `json:"exclude_paths,omitempty"`
 }
 
-// Agents returns a snapshot of the stored agents, sorted by agent ID.
+// Agents returns a snapshot of the stored agents, sorted by agent ID. A
+// snapshot is what a client decodes from the API's answer.
 func (s *Server) Agents() []cbr.Agent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -117,8 +118,10 @@ func (a *agent) model() cbr.Agent {
 	}
 	for _, p := range a.Paths {
 		mp := cbr.Path{ID: p.ID, Status: cbr.PathStatus(p.Status), AgentID: p.AgentID, DirPath: p.DirPath}
-		if p.ExcludePaths != "" {
-			mp.ExcludePaths = strings.Split(p.ExcludePaths, ",")
+		for _, e := range strings.Split(p.ExcludePaths, ",") { // as a client splits them
+			if e = strings.TrimSpace(e); e != "" {
+				mp.ExcludePaths = append(mp.ExcludePaths, e)
+			}
 		}
 		m.Paths = append(m.Paths, mp)
 	}
@@ -152,7 +155,7 @@ func (s *Server) registerAgent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
 		return
 	}
-	now := wireTime(s.now())
+	now := s.stamp()
 	s.mu.Lock()
 	a, ok := s.agents[id]
 	if !ok {
@@ -205,7 +208,7 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) {
 	var resp agent
 	wasUninstalled := ok && a.Status == "uninstall"
 	if ok && !wasUninstalled {
-		a.Status, a.UpdatedAt = "uninstall", wireTime(s.now())
+		a.Status, a.UpdatedAt = "uninstall", s.stamp()
 		resp = a.snapshot()
 	}
 	s.mu.Unlock()
@@ -330,7 +333,7 @@ func (s *Server) addAgentPaths(w http.ResponseWriter, r *http.Request) {
 	for _, e := range body.ExcludePath {
 		a.Paths[a.pathIndex(e.PathName)].ExcludePaths = strings.Join(e.ExcludePathName, ",")
 	}
-	a.UpdatedAt = wireTime(s.now())
+	a.UpdatedAt = s.stamp()
 	writeJSON(w, http.StatusOK, map[string][]string{"added": added, "existed": existed})
 }
 
@@ -360,7 +363,7 @@ func (s *Server) removeAgentPaths(w http.ResponseWriter, r *http.Request) {
 			notExisted = append(notExisted, p)
 		}
 	}
-	a.UpdatedAt = wireTime(s.now())
+	a.UpdatedAt = s.stamp()
 	writeJSON(w, http.StatusOK, map[string][]string{"removed": removed, "not_existed": notExisted})
 }
 

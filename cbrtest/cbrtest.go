@@ -110,6 +110,12 @@ func (t wireTime) MarshalJSON() ([]byte, error) {
 	return []byte(`"` + time.Time(t).UTC().Format(wireTimeLayout) + `"`), nil
 }
 
+// stamp returns the time now as the API has it: UTC, in microseconds. The
+// stored agents hold it, so that a snapshot has the times a client decodes.
+func (s *Server) stamp() wireTime {
+	return wireTime(s.now().UTC().Truncate(time.Microsecond))
+}
+
 // NewServer starts a fake on a loopback address. Close it when done.
 func NewServer() *Server {
 	s := &Server{

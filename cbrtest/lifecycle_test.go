@@ -330,3 +330,29 @@ func TestReadsWhilePathsChange(t *testing.T) {
 		require.NoError(t, err)
 	}
 }
+
+// TestSnapshotsAreWhatTheAPIAnswers checks that Agent and Agents return what
+// a client decodes from the wire: times in microseconds and UTC, exclusions
+// as the client splits them.
+func TestSnapshotsAreWhatTheAPIAnswers(t *testing.T) {
+	s := newRawServer(t)
+	ctx := context.Background()
+	s.register("a1", "host-1")
+	s.register("a2", "host-2")
+	_, err := s.c.AddAgentPaths(ctx, "a1", cbr.AddPathsRequest{Paths: []string{"/opt/data", "/var/log"},
+		Exclude: []cbr.ExcludePath{{PathName: "/var/log", ExcludePathNames: []string{" *.gz", "old "}}}})
+	require.NoError(t, err)
+	_, err = s.c.UpdateAgent(ctx, "a2", cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
+	require.NoError(t, err)
+
+	shown, err := s.c.ShowAgent(ctx, "a1")
+	require.NoError(t, err)
+	snap, ok := s.Agent("a1")
+	require.True(t, ok)
+	assert.Equal(t, *shown, snap)
+	assert.Equal(t, []string{"*.gz", "old"}, snap.Paths[1].ExcludePaths)
+
+	list, err := s.c.ListAgents(ctx, cbr.ListAgentsOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, list.Agents, s.Agents())
+}
