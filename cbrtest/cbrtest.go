@@ -194,7 +194,8 @@ func (s *Server) gateway(mux *http.ServeMux) http.Handler {
 // serve routes one request that no fault took over.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, mux *http.ServeMux, requestID string) {
 	if _, pattern := mux.Handler(r); pattern == "" {
-		writeGatewayError(w, http.StatusNotFound, "APIGW.0101", "The API does not exist or has not been published in the environment", requestID)
+		code, msg := gatewayCode(http.StatusNotFound)
+		writeGatewayError(w, http.StatusNotFound, code, msg, requestID)
 		return
 	}
 	if code, msg, ok := s.checkCredentials(r); !ok {
@@ -202,7 +203,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, mux *http.ServeMu
 		return
 	}
 	if p := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/v3/"), "/", 2)[0]; p != s.ProjectID {
-		writeGatewayError(w, http.StatusForbidden, "APIGW.0302", "The IAM user is not authorized to access the API", requestID)
+		code, msg := gatewayCode(http.StatusForbidden)
+		writeGatewayError(w, http.StatusForbidden, code, msg, requestID)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
@@ -251,7 +253,7 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, mux
 		}
 		code, msg := f.Code, f.Message
 		if code == "" {
-			code, msg = faultCode(f.Status)
+			code, msg = gatewayCode(f.Status)
 		}
 		writeGatewayError(w, f.Status, code, msg, requestID)
 	case handled != nil:
@@ -265,9 +267,17 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, mux
 	}
 }
 
-// faultCode returns the gateway's code and message for a status.
-func faultCode(status int) (string, string) {
+// gatewayCode returns the gateway's code and message for a status.
+func gatewayCode(status int) (string, string) {
 	switch status {
+	case http.StatusBadRequest:
+		return "APIGW.0201", "Bad request"
+	case http.StatusUnauthorized:
+		return "APIGW.0301", "Incorrect IAM authentication information"
+	case http.StatusForbidden:
+		return "APIGW.0302", "The IAM user is not authorized to access the API"
+	case http.StatusNotFound:
+		return "APIGW.0101", "The API does not exist or has not been published in the environment"
 	case http.StatusTooManyRequests:
 		return "APIGW.0308", "The throttling threshold has been reached: policy user over ratelimit,limit:100,time:1 minute"
 	case http.StatusBadGateway:

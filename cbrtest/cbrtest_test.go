@@ -381,6 +381,10 @@ func TestFaultStatus(t *testing.T) {
 		{cbrtest.Fault{Status: 502}, "APIGW.0610", ""},
 		{cbrtest.Fault{Status: 504}, "APIGW.0201", ""},
 		{cbrtest.Fault{Status: 500}, "APIGW.0601", ""},
+		{cbrtest.Fault{Status: 400}, "APIGW.0201", ""},
+		{cbrtest.Fault{Status: 401}, "APIGW.0301", ""},
+		{cbrtest.Fault{Status: 403}, "APIGW.0302", ""},
+		{cbrtest.Fault{Status: 404}, "APIGW.0101", ""},
 		{cbrtest.Fault{Status: 429, RetryAfter: "2"}, "APIGW.0308", "2"},
 		{cbrtest.Fault{Status: 401, Code: "APIGW.0307", Message: "The token must be updated"}, "APIGW.0307", ""},
 	}
