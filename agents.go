@@ -292,10 +292,8 @@ func (c *Client) ListAgents(ctx context.Context, opts ListAgentsOptions) (*Agent
 // query validates opts and returns them as ListAgents' query parameters.
 // offset is always sent; limit only when set.
 func (o ListAgentsOptions) query(op string) (url.Values, error) {
-	switch o.Status {
-	case "", AgentStatusNormal, AgentStatusAbnormal, AgentStatusUninstall:
-	default:
-		return nil, &ValidationError{Op: op, Field: "status", Reason: "must be normal, abnormal or uninstall"}
+	if strings.ContainsFunc(string(o.Status), isControl) { // a status the SDK does not name is sent as it is
+		return nil, &ValidationError{Op: op, Field: "status", Reason: "contains a control character"}
 	}
 	if o.Limit < 0 || o.Limit > maxListLimit {
 		return nil, &ValidationError{Op: op, Field: "limit", Reason: "must be within 1 to 1000, or 0 for the server's default"}

@@ -74,7 +74,7 @@ func TestListAgentsValidation(t *testing.T) {
 		{"limit over 1000", cbr.ListAgentsOptions{Limit: 1001}, "limit"},
 		{"negative offset", cbr.ListAgentsOptions{Offset: -1}, "offset"},
 		{"offset over int32", cbr.ListAgentsOptions{Offset: 1 << 31}, "offset"},
-		{"unknown status", cbr.ListAgentsOptions{Status: "deleted"}, "status"},
+		{"status with a control character", cbr.ListAgentsOptions{Status: "normal\n"}, "status"},
 		{"empty agent ID", cbr.ListAgentsOptions{AgentIDs: []string{"a", ""}}, "agent_id"},
 		{"agent ID with a control character", cbr.ListAgentsOptions{AgentIDs: []string{"a\x00"}}, "agent_id"},
 	} {
@@ -88,6 +88,19 @@ func TestListAgentsValidation(t *testing.T) {
 		})
 	}
 	assert.Equal(t, 0, mt.GetTotalCallCount())
+}
+
+// TestListAgentsSendsUnknownStatus checks that a status the SDK does not
+// name is sent as it is: the API may have more than it documents.
+func TestListAgentsSendsUnknownStatus(t *testing.T) {
+	c, mt := newMockClient(t)
+	st := answering(200, `{"agents":[],"count":0,"limit":1000,"offset":0}`)
+	mt.RegisterResponder("GET", agentsURL, st.respond)
+
+	_, err := c.ListAgents(context.Background(), cbr.ListAgentsOptions{Status: "upgrading"})
+	require.NoError(t, err)
+	require.Equal(t, 1, st.count())
+	assert.Equal(t, "offset=0&status=upgrading", st.reqs[0].URL.RawQuery)
 }
 
 // pager answers list requests from a fixed set of agents, paging by the query.
