@@ -66,9 +66,11 @@ type Server struct {
 	// issues temporary keys.
 	MetadataURL string
 
-	srv      *httptest.Server
-	now      func() time.Time
-	requests atomic.Int64
+	srv       *httptest.Server
+	now       func() time.Time
+	closing   chan struct{} // closed when Close starts, to end Delay faults
+	closeOnce sync.Once
+	requests  atomic.Int64
 
 	mu        sync.Mutex
 	agents    map[string]*agent
@@ -122,6 +124,7 @@ func NewServer() *Server {
 		ProjectID: DefaultProjectID,
 		Token:     "cbrtest-token-" + randomHex(8),
 		now:       time.Now,
+		closing:   make(chan struct{}),
 		agents:    make(map[string]*agent),
 		pathQuota: DefaultPathQuota,
 		checks:    make(map[string]cbr.AgentCheck),
@@ -145,8 +148,10 @@ func NewServer() *Server {
 	return s
 }
 
-// Close shuts the server down and waits for its requests to end.
+// Close shuts the server down and waits for its requests to end. A request
+// held back by a Delay fault ends at once, without an answer.
 func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closing) })
 	s.srv.Close()
 	s.closeAuth()
 }
@@ -241,6 +246,9 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, mux
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
+			return
+		case <-s.closing:
+			dropConnection(w) // the server went away
 			return
 		}
 	}

@@ -497,6 +497,36 @@ func TestFaultDelay(t *testing.T) {
 	assert.Less(t, time.Since(start), 2*time.Second, "Close does not wait out the delay")
 }
 
+// TestCloseEndsDelays checks that Close does not wait out the Delay of a
+// request whose client waits without a deadline: the request fails.
+func TestCloseEndsDelays(t *testing.T) {
+	srv := cbrtest.NewServer() // closed by the test, which must not wait for it
+	srv.InjectFaults(cbrtest.Fault{Delay: time.Hour})
+	hc := &http.Client{Transport: &http.Transport{}}
+	failed := make(chan error, 1)
+	go func() {
+		req, err := http.NewRequest("GET", srv.URL+"/v3/"+srv.ProjectID+"/agents/x", nil)
+		if err == nil {
+			req.Header.Set("X-Auth-Token", srv.Token)
+			var resp *http.Response
+			if resp, err = hc.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+		failed <- err
+	}()
+	require.Eventually(t, func() bool { return srv.Requests() == 1 }, 5*time.Second, time.Millisecond)
+
+	closed := make(chan struct{})
+	go func() { srv.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for the delay of a request whose client is still waiting")
+	}
+	assert.Error(t, <-failed, "the request gets no answer")
+}
+
 // TestClient checks the client the server hands out, with the SDK end to end.
 func TestClient(t *testing.T) {
 	srv := newRawServer(t)
