@@ -24,6 +24,10 @@ const defaultListLimit = 1000
 // pattern it is not anchored: any string containing "/" and a character after it matches.
 var backupPath = regexp.MustCompile(`(^[a-zA-Z]:(\\)+[(\\)+\S|*\S]?.*$|(^//.|^/|^[a-zA-Z])?:?/.+(/$)?)`)
 
+// agentVersion is the API's pattern for agent_version. Like a JSON Schema
+// pattern it is not anchored at the start: "v1.0.0" and "1234.0.0" match.
+var agentVersion = regexp.MustCompile(`((\d){1,3}\.){2}(\d){1,3}$`)
+
 // SetPathQuota sets how many backup paths one agent may have; an add-path
 // request that would go over it is answered 400 BackupService.7407 and adds
 // nothing. The default is DefaultPathQuota.
@@ -151,7 +155,7 @@ func (s *Server) registerAgent(w http.ResponseWriter, r *http.Request) {
 	id := deref(in.AgentID)
 	if id == "" || deref(in.HostName) == "" || deref(in.HostIP) == "" || deref(in.HostOS) == "" ||
 		(in.AgentType != nil && *in.AgentType != "cloud" && *in.AgentType != "native") ||
-		(in.AgentVersion != nil && !isAgentVersion(*in.AgentVersion)) || strings.ContainsAny(id, "/") {
+		(in.AgentVersion != nil && !agentVersion.MatchString(*in.AgentVersion)) || strings.ContainsAny(id, "/") {
 		writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
 		return
 	}
@@ -440,24 +444,7 @@ func newUUID() string {
 	return string(h[0:8]) + "-" + string(h[8:12]) + "-" + string(h[12:16]) + "-" + string(h[16:20]) + "-" + string(h[20:32])
 }
 
-// isAgentVersion checks the API's pattern ((\d){1,3}\.){2}(\d){1,3}$ the way
-// a JSON Schema validator does: anywhere in the string, anchored at the end.
-func isAgentVersion(v string) bool {
-	parts := strings.Split(v, ".")
-	if len(parts) < 3 {
-		return false
-	}
-	first := parts[len(parts)-3]
-	return first != "" && isDigits(first[len(first)-1:]) &&
-		len(parts[len(parts)-2]) <= 3 && isDigits(parts[len(parts)-2]) &&
-		len(parts[len(parts)-1]) <= 3 && isDigits(parts[len(parts)-1])
-}
-
-// isDigits reports whether s is one or more ASCII digits.
-func isDigits(s string) bool {
-	return s != "" && strings.Trim(s, "0123456789") == ""
-}
-
+// deref returns *s, or "" for nil.
 func deref(s *string) string {
 	if s == nil {
 		return ""

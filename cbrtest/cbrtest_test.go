@@ -231,6 +231,27 @@ func TestInvalidInputIs7403(t *testing.T) {
 	}
 }
 
+// TestAgentVersionPattern checks the fake against the API's pattern
+// ((\d){1,3}\.){2}(\d){1,3}$, anchored at the end only.
+func TestAgentVersionPattern(t *testing.T) {
+	srv := newRawServer(t)
+	for version, ok := range map[string]bool{
+		"1.0.0": true, "999.999.999": true, "v1.0.0": true, "1234.0.0": true, "1.2.3.4": true, "release-2.10.3": true,
+		"1.0": false, "1.0.1234": false, "1.1234.0": false, "1.0.0-rc1": false, "1.0.0.": false, "1..0": false,
+		".1.0": false, "a.b.c": false, "1.0.0 ": false, "1.0.0\n": false, "１.０.０": false,
+	} {
+		body, err := json.Marshal(map[string]map[string]string{"agent": {
+			"agent_id": "a", "host_name": "h", "host_ip": "10.0.0.1", "host_os": "linux", "agent_version": version}})
+		require.NoError(t, err)
+		r := srv.send("POST", agentsPath(srv), srv.Token, string(body))
+		if ok {
+			assert.Equal(t, http.StatusOK, r.status, "%q: %s", version, r.body)
+		} else {
+			assertError(t, r, http.StatusBadRequest, "BackupService.7403", cbrErrorKeys...)
+		}
+	}
+}
+
 func TestUnknownAgentIs7410(t *testing.T) {
 	srv := newRawServer(t)
 	for _, method := range []string{"GET", "PUT"} {
