@@ -63,7 +63,9 @@ func (c *Client) RegisterAgent(ctx context.Context, in AgentRegister) (*Agent, e
 // Marking uninstalled an agent that already is (by an earlier run, or by an
 // earlier attempt of this call) is not an error: when the API refuses the
 // update with 400 BackupService.7403, UpdateAgent asks with ShowAgent and
-// returns the agent if its status is uninstall.
+// returns the agent if its status is uninstall. If ShowAgent finds no such
+// agent, the error matches ErrNotFound, as it does when the update itself is
+// answered 404: there is nothing to uninstall.
 func (c *Client) UpdateAgent(ctx context.Context, agentID string, in AgentUpdate) (*Agent, error) {
 	const op = "update agent"
 	if err := validateAgentID(op, agentID); err != nil {
@@ -219,7 +221,7 @@ func (c *Client) confirmRegistered(ctx context.Context, in AgentRegister, err er
 	case errors.Is(showErr, ErrNotFound):
 		return nil, fmt.Errorf("%w; agent %s is not registered", err, in.AgentID)
 	default:
-		return nil, fmt.Errorf("%w; whether agent %s was registered is unknown: %v", err, in.AgentID, showErr)
+		return nil, fmt.Errorf("%w; whether agent %s was registered is unknown: %s", err, in.AgentID, trimPrefix(showErr))
 	}
 }
 
@@ -239,18 +241,32 @@ func (in AgentRegister) registeredAs(a *Agent) bool {
 
 // uninstalledAlready settles an uninstall that failed with err: when the API
 // refused it with 400 BackupService.7403 and ShowAgent finds the agent
-// uninstalled, that agent is the result.
+// uninstalled, that agent is the result; when ShowAgent finds no agent, the
+// error matches ErrNotFound as well as err.
 func (c *Client) uninstalledAlready(ctx context.Context, agentID string, err error) (*Agent, error) {
 	var apiErr *APIError
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest || apiErr.Code != codeInvalidAgent {
 		return nil, err
 	}
 	a, showErr := c.ShowAgent(ctx, agentID)
-	if showErr != nil || a.Status != AgentStatusUninstall {
-		return nil, err
+	switch {
+	case showErr == nil && a.Status == AgentStatusUninstall:
+		return a, nil
+	case errors.Is(showErr, ErrNotFound):
+		return nil, &bothError{msg: err.Error() + "; " + trimPrefix(showErr), errs: []error{err, showErr}}
 	}
-	return a, nil
+	return nil, err
 }
+
+// bothError is an error that matches two errors, with a message that says
+// "cbr: " once.
+type bothError struct {
+	msg  string
+	errs []error
+}
+
+func (e *bothError) Error() string   { return e.msg }
+func (e *bothError) Unwrap() []error { return e.errs }
 
 // codeInvalidAgent is the API's error code for an agent it refuses to act on.
 const codeInvalidAgent = "BackupService.7403"
@@ -276,10 +292,8 @@ func (c *Client) ListAgents(ctx context.Context, opts ListAgentsOptions) (*Agent
 // query validates opts and returns them as ListAgents' query parameters.
 // offset is always sent; limit only when set.
 func (o ListAgentsOptions) query(op string) (url.Values, error) {
-	switch o.Status {
-	case "", AgentStatusNormal, AgentStatusAbnormal, AgentStatusUninstall:
-	default:
-		return nil, &ValidationError{Op: op, Field: "status", Reason: "must be normal, abnormal or uninstall"}
+	if strings.ContainsFunc(string(o.Status), isControl) { // a status the SDK does not name is sent as it is
+		return nil, &ValidationError{Op: op, Field: "status", Reason: "contains a control character"}
 	}
 	if o.Limit < 0 || o.Limit > maxListLimit {
 		return nil, &ValidationError{Op: op, Field: "limit", Reason: "must be within 1 to 1000, or 0 for the server's default"}
@@ -318,6 +332,7 @@ func (o ListAgentsOptions) query(op string) (url.Values, error) {
 // error rather than an endless loop.
 func (c *Client) Agents(ctx context.Context, opts ListAgentsOptions) iter.Seq2[*Agent, error] {
 	return func(yield func(*Agent, error) bool) {
+		opts := opts // each range starts from the options given
 		if opts.Limit == 0 {
 			opts.Limit = maxListLimit
 		}

@@ -42,6 +42,13 @@ var documentedRegister = cbr.AgentRegister{
 	AgentType:    cbr.AgentTypeNative,
 }
 
+// registerAs is documentedRegister with another agent ID.
+func registerAs(id string) cbr.AgentRegister {
+	in := documentedRegister
+	in.AgentID = id
+	return in
+}
+
 // stub answers requests in order from answers (the last one repeats) and
 // records every request it is sent, with its body.
 type stub struct {
@@ -82,6 +89,11 @@ func (s *stub) respond(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// answering returns a stub that answers every request with status and body.
+func answering(status int, body string) *stub {
+	return &stub{answers: []answer{{status: status, body: body}}}
+}
+
 func (s *stub) count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -113,6 +125,17 @@ func newMockClient(t *testing.T, opts ...cbr.Option) (*cbr.Client, *httpmock.Moc
 	}, opts...)...)
 	require.NoError(t, err)
 	return c, mt
+}
+
+// fakeClient returns a cbrtest server and a client for it, with the
+// server's quick retries and opts after them.
+func fakeClient(t *testing.T, opts ...cbr.Option) (*cbrtest.Server, *cbr.Client) {
+	t.Helper()
+	srv := cbrtest.NewServer()
+	t.Cleanup(srv.Close)
+	c, err := srv.Client(opts...)
+	require.NoError(t, err)
+	return srv, c
 }
 
 // newServerClient returns a client for an httptest server, with the

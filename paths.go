@@ -35,15 +35,21 @@ func (c *Client) AddAgentPaths(ctx context.Context, agentID string, in AddPathsR
 
 // RemoveAgentPaths removes backup paths from an agent:
 // POST /v3/{project_id}/agents/{agent_id}/remove-path. A path the agent does
-// not have is reported in NotExisted. Paths are checked as AddAgentPaths
-// checks them.
+// not have is reported in NotExisted. The API documents no pattern for these
+// paths, so any path that is not empty and has no control character is sent,
+// including one that AddAgentPaths would refuse.
 func (c *Client) RemoveAgentPaths(ctx context.Context, agentID string, paths []string) (*PathsRemoved, error) {
 	const op = "remove agent paths"
 	if err := validateAgentID(op, agentID); err != nil {
 		return nil, err
 	}
-	if err := validatePaths(op, "remove_path", paths); err != nil {
-		return nil, err
+	if len(paths) == 0 {
+		return nil, &ValidationError{Op: op, Field: "remove_path", Reason: "must list at least one path"}
+	}
+	for _, p := range paths {
+		if p == "" || strings.ContainsFunc(p, isControl) {
+			return nil, &ValidationError{Op: op, Field: "remove_path", Reason: fmt.Sprintf("%q is empty or contains a control character", p)}
+		}
 	}
 	body := struct {
 		RemovePath []string `json:"remove_path"`

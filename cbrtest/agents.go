@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cbrsdk/cbr"
 )
@@ -22,6 +23,10 @@ const defaultListLimit = 1000
 // backupPath is the API's pattern for add_path items. Like a JSON Schema
 // pattern it is not anchored: any string containing "/" and a character after it matches.
 var backupPath = regexp.MustCompile(`(^[a-zA-Z]:(\\)+[(\\)+\S|*\S]?.*$|(^//.|^/|^[a-zA-Z])?:?/.+(/$)?)`)
+
+// agentVersion is the API's pattern for agent_version. Like a JSON Schema
+// pattern it is not anchored at the start: "v1.0.0" and "1234.0.0" match.
+var agentVersion = regexp.MustCompile(`((\d){1,3}\.){2}(\d){1,3}$`)
 
 // SetPathQuota sets how many backup paths one agent may have; an add-path
 // request that would go over it is answered 400 BackupService.7407 and adds
@@ -58,6 +63,170 @@ func (s *Server) Paths(agentID string) []string {
 	return out
 }
 
+// agent is a stored agent, in wire form.
+type agent struct {
+	AgentID        string    `json:"agent_id"`
+	AgentVersion   string    `json:"agent_version,omitempty"`
+	AgentType      string    `json:"agent_type,omitempty"`
+	HostName       string    `json:"host_name"`
+	HostNickname   string    `json:"host_nickname"`
+	HostIP         string    `json:"host_ip"`
+	HostOS         string    `json:"host_os"`
+	Status         string    `json:"status"`
+	CreatedAt      wireTime  `json:"created_at"`
+	UpdatedAt      wireTime  `json:"updated_at"`
+	LastActiveTime wireTime  `json:"last_active_time"`
+	Paths          []apiPath `json:"paths,omitempty"`
+}
+
+// apiPath is a stored backup path, in wire form.
+type apiPath struct {
+	ID           string `json:"id"`
+	Status       string `json:"status"`
+	AgentID      string `json:"agent_id"`
+	DirPath      string `json:"dir_path"`
+	ExcludePaths string `json:"exclude_paths,omitempty"`
+}
+
+// Agents returns a snapshot of the stored agents, sorted by agent ID. A
+// snapshot is what a client decodes from the API's answer.
+func (s *Server) Agents() []cbr.Agent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]cbr.Agent, 0, len(s.agents))
+	for _, a := range s.agents {
+		out = append(out, a.model())
+	}
+	slices.SortFunc(out, func(a, b cbr.Agent) int { return strings.Compare(a.AgentID, b.AgentID) })
+	return out
+}
+
+// Agent returns a snapshot of one stored agent.
+func (s *Server) Agent(agentID string) (cbr.Agent, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.agents[agentID]
+	if !ok {
+		return cbr.Agent{}, false
+	}
+	return a.model(), true
+}
+
+// model converts a stored agent to the SDK's type. The caller holds s.mu.
+func (a *agent) model() cbr.Agent {
+	m := cbr.Agent{
+		AgentID: a.AgentID, AgentVersion: a.AgentVersion, AgentType: cbr.AgentType(a.AgentType),
+		HostName: a.HostName, HostNickname: a.HostNickname, HostIP: a.HostIP, HostOS: a.HostOS,
+		Status:    cbr.AgentStatus(a.Status),
+		CreatedAt: time.Time(a.CreatedAt), UpdatedAt: time.Time(a.UpdatedAt), LastActiveTime: time.Time(a.LastActiveTime),
+	}
+	for _, p := range a.Paths {
+		mp := cbr.Path{ID: p.ID, Status: cbr.PathStatus(p.Status), AgentID: p.AgentID, DirPath: p.DirPath}
+		for _, e := range strings.Split(p.ExcludePaths, ",") { // as a client splits them
+			if e = strings.TrimSpace(e); e != "" {
+				mp.ExcludePaths = append(mp.ExcludePaths, e)
+			}
+		}
+		m.Paths = append(m.Paths, mp)
+	}
+	return m
+}
+
+// registerAgent handles POST /v3/{project_id}/agents. Registering an agent ID
+// that exists updates its host facts and marks it normal again, as a
+// reinstall would.
+func (s *Server) registerAgent(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Agent *struct {
+			AgentID      *string `json:"agent_id"`
+			HostName     *string `json:"host_name"`
+			HostIP       *string `json:"host_ip"`
+			HostOS       *string `json:"host_os"`
+			HostNickname *string `json:"host_nickname"`
+			AgentVersion *string `json:"agent_version"`
+			AgentType    *string `json:"agent_type"`
+		} `json:"agent"`
+	}
+	if !decode(w, r, &body) || body.Agent == nil {
+		writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent ")
+		return
+	}
+	in := body.Agent
+	id := deref(in.AgentID)
+	if id == "" || deref(in.HostName) == "" || deref(in.HostIP) == "" || deref(in.HostOS) == "" ||
+		(in.AgentType != nil && *in.AgentType != "cloud" && *in.AgentType != "native") ||
+		(in.AgentVersion != nil && !agentVersion.MatchString(*in.AgentVersion)) || strings.ContainsAny(id, "/") {
+		writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
+		return
+	}
+	now := s.stamp()
+	s.mu.Lock()
+	a, ok := s.agents[id]
+	if !ok {
+		a = &agent{AgentID: id, CreatedAt: now}
+		s.agents[id] = a
+	}
+	a.HostName, a.HostIP, a.HostOS = *in.HostName, *in.HostIP, *in.HostOS
+	a.HostNickname, a.AgentVersion, a.AgentType = deref(in.HostNickname), deref(in.AgentVersion), deref(in.AgentType)
+	a.Status, a.UpdatedAt, a.LastActiveTime = "normal", now, now
+	resp := a.snapshot()
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"agent": resp})
+}
+
+// showAgent handles GET /v3/{project_id}/agents/{agent_id}.
+func (s *Server) showAgent(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("agent_id")
+	s.mu.Lock()
+	a, ok := s.agents[id]
+	var resp agent
+	if ok {
+		resp = a.snapshot()
+	}
+	s.mu.Unlock()
+	if !ok {
+		writeError(w, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agent": resp})
+}
+
+// updateAgent handles PUT /v3/{project_id}/agents/{agent_id}; the only status
+// it accepts is "uninstall". An agent that is already uninstalled is refused
+// with 400 BackupService.7403, the API's only documented error for an update:
+// what the real API answers then is undocumented, and this is the answer that
+// clients must cope with.
+func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("agent_id")
+	var body struct {
+		Agent *struct {
+			Status string `json:"status"`
+		} `json:"agent"`
+	}
+	if !decode(w, r, &body) || body.Agent == nil || body.Agent.Status != "uninstall" {
+		writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
+		return
+	}
+	s.mu.Lock()
+	a, ok := s.agents[id]
+	var resp agent
+	wasUninstalled := ok && a.Status == "uninstall"
+	if ok && !wasUninstalled {
+		a.Status, a.UpdatedAt = "uninstall", s.stamp()
+		resp = a.snapshot()
+	}
+	s.mu.Unlock()
+	if !ok {
+		writeError(w, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
+		return
+	}
+	if wasUninstalled {
+		writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agent": resp})
+}
+
 // listAgents handles GET /v3/{project_id}/agents: agents sorted by agent ID,
 // filtered by status and by the repeated agent_id parameter, then paged by
 // offset and limit. count is the number of matching agents, all pages
@@ -68,7 +237,7 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {
 	if q.Has("limit") {
 		n, err := strconv.Atoi(q.Get("limit"))
 		if err != nil || n < 1 || n > 1000 {
-			writeError(w, r, http.StatusBadRequest, "BackupService.7403", "Invalid agent query: limit "+q.Get("limit"))
+			writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent query: limit "+q.Get("limit"))
 			return
 		}
 		limit = n
@@ -76,7 +245,7 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {
 	if q.Has("offset") {
 		n, err := strconv.Atoi(q.Get("offset"))
 		if err != nil || n < 0 {
-			writeError(w, r, http.StatusBadRequest, "BackupService.7403", "Invalid agent query: offset "+q.Get("offset"))
+			writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent query: offset "+q.Get("offset"))
 			return
 		}
 		offset = n
@@ -86,7 +255,7 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {
 	matched := make([]agent, 0, len(s.agents))
 	for _, a := range s.agents {
 		if (status == "" || a.Status == status) && (len(ids) == 0 || slices.Contains(ids, a.AgentID)) {
-			matched = append(matched, *a)
+			matched = append(matched, a.snapshot())
 		}
 	}
 	s.mu.Unlock()
@@ -105,7 +274,7 @@ func (s *Server) unregisterAgent(w http.ResponseWriter, r *http.Request) {
 	delete(s.agents, id)
 	s.mu.Unlock()
 	if !ok {
-		writeError(w, r, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
+		writeError(w, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -124,18 +293,18 @@ func (s *Server) addAgentPaths(w http.ResponseWriter, r *http.Request) {
 		} `json:"exclude_path"`
 	}
 	if !decode(w, r, &body) || len(body.AddPath) == 0 {
-		writeError(w, r, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
+		writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
 		return
 	}
 	for _, p := range body.AddPath {
 		if !backupPath.MatchString(p) {
-			writeError(w, r, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id+": invalid path "+p)
+			writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id+": invalid path "+p)
 			return
 		}
 	}
 	for _, e := range body.ExcludePath {
 		if !slices.Contains(body.AddPath, e.PathName) {
-			writeError(w, r, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id+": exclude_path of a path not in add_path: "+e.PathName)
+			writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id+": exclude_path of a path not in add_path: "+e.PathName)
 			return
 		}
 	}
@@ -143,7 +312,7 @@ func (s *Server) addAgentPaths(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	a, ok := s.agents[id]
 	if !ok {
-		writeError(w, r, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
+		writeError(w, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
 		return
 	}
 	added, existed := []string{}, []string{}
@@ -159,7 +328,7 @@ func (s *Server) addAgentPaths(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(a.Paths)+len(added) > s.pathQuota {
-		writeError(w, r, http.StatusBadRequest, "BackupService.7407", "Agent "+id+" path count is exceeded.")
+		writeError(w, http.StatusBadRequest, "BackupService.7407", "Agent "+id+" path count is exceeded.")
 		return
 	}
 	for _, p := range added {
@@ -168,7 +337,7 @@ func (s *Server) addAgentPaths(w http.ResponseWriter, r *http.Request) {
 	for _, e := range body.ExcludePath {
 		a.Paths[a.pathIndex(e.PathName)].ExcludePaths = strings.Join(e.ExcludePathName, ",")
 	}
-	a.UpdatedAt = wireTime(s.now())
+	a.UpdatedAt = s.stamp()
 	writeJSON(w, http.StatusOK, map[string][]string{"added": added, "existed": existed})
 }
 
@@ -179,14 +348,14 @@ func (s *Server) removeAgentPaths(w http.ResponseWriter, r *http.Request) {
 		RemovePath []string `json:"remove_path"`
 	}
 	if !decode(w, r, &body) || len(body.RemovePath) == 0 {
-		writeError(w, r, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
+		writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.agents[id]
 	if !ok {
-		writeError(w, r, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
+		writeError(w, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
 		return
 	}
 	removed, notExisted := []string{}, []string{}
@@ -198,8 +367,16 @@ func (s *Server) removeAgentPaths(w http.ResponseWriter, r *http.Request) {
 			notExisted = append(notExisted, p)
 		}
 	}
-	a.UpdatedAt = wireTime(s.now())
+	a.UpdatedAt = s.stamp()
 	writeJSON(w, http.StatusOK, map[string][]string{"removed": removed, "not_existed": notExisted})
+}
+
+// snapshot returns a copy of a that shares no memory with it, to encode
+// after s.mu is released. The caller holds s.mu.
+func (a *agent) snapshot() agent {
+	c := *a
+	c.Paths = slices.Clone(a.Paths)
+	return c
 }
 
 // pathIndex returns the index of the path dir in a.Paths, or -1. The caller holds s.mu.
@@ -227,7 +404,7 @@ func (s *Server) checkAgents(w http.ResponseWriter, r *http.Request) {
 		} `json:"agent_status"`
 	}
 	if !decode(w, r, &body) || len(body.AgentStatus) == 0 {
-		writeError(w, r, http.StatusBadRequest, "BackupService.7403", "Invalid agent check request")
+		writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent check request")
 		return
 	}
 	out := make([]agentCheck, 0, len(body.AgentStatus))
@@ -235,7 +412,7 @@ func (s *Server) checkAgents(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	for _, res := range body.AgentStatus {
 		if res.ResourceID == "" || res.ResourceType != string(cbr.ResourceTypeServer) && res.ResourceType != string(cbr.ResourceTypeBareMetalServer) {
-			writeError(w, r, http.StatusBadRequest, "BackupService.7403", "Invalid agent check request: resource "+res.ResourceID)
+			writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent check request: resource "+res.ResourceID)
 			return
 		}
 		c, ok := s.checks[res.ResourceID]
@@ -265,4 +442,12 @@ func newUUID() string {
 	h[12] = '4'
 	h[16] = "89ab"[h[16]%4]
 	return string(h[0:8]) + "-" + string(h[8:12]) + "-" + string(h[12:16]) + "-" + string(h[16:20]) + "-" + string(h[20:32])
+}
+
+// deref returns *s, or "" for nil.
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

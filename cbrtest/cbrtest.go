@@ -24,7 +24,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,9 +66,11 @@ type Server struct {
 	// issues temporary keys.
 	MetadataURL string
 
-	srv      *httptest.Server
-	now      func() time.Time
-	requests atomic.Int64
+	srv       *httptest.Server
+	now       func() time.Time
+	closing   chan struct{} // closed when Close starts, to end Delay faults
+	closeOnce sync.Once
+	requests  atomic.Int64
 
 	mu        sync.Mutex
 	agents    map[string]*agent
@@ -100,31 +101,6 @@ type Fault struct {
 	AfterHandling bool
 }
 
-// agent is a stored agent, in wire form.
-type agent struct {
-	AgentID        string    `json:"agent_id"`
-	AgentVersion   string    `json:"agent_version,omitempty"`
-	AgentType      string    `json:"agent_type,omitempty"`
-	HostName       string    `json:"host_name"`
-	HostNickname   string    `json:"host_nickname"`
-	HostIP         string    `json:"host_ip"`
-	HostOS         string    `json:"host_os"`
-	Status         string    `json:"status"`
-	CreatedAt      wireTime  `json:"created_at"`
-	UpdatedAt      wireTime  `json:"updated_at"`
-	LastActiveTime wireTime  `json:"last_active_time"`
-	Paths          []apiPath `json:"paths,omitempty"`
-}
-
-// apiPath is a stored backup path, in wire form.
-type apiPath struct {
-	ID           string `json:"id"`
-	Status       string `json:"status"`
-	AgentID      string `json:"agent_id"`
-	DirPath      string `json:"dir_path"`
-	ExcludePaths string `json:"exclude_paths,omitempty"`
-}
-
 // wireTime writes a time the way the API does.
 type wireTime time.Time
 
@@ -136,12 +112,19 @@ func (t wireTime) MarshalJSON() ([]byte, error) {
 	return []byte(`"` + time.Time(t).UTC().Format(wireTimeLayout) + `"`), nil
 }
 
+// stamp returns the time now as the API has it: UTC, in microseconds. The
+// stored agents hold it, so that a snapshot has the times a client decodes.
+func (s *Server) stamp() wireTime {
+	return wireTime(s.now().UTC().Truncate(time.Microsecond))
+}
+
 // NewServer starts a fake on a loopback address. Close it when done.
 func NewServer() *Server {
 	s := &Server{
 		ProjectID: DefaultProjectID,
 		Token:     "cbrtest-token-" + randomHex(8),
 		now:       time.Now,
+		closing:   make(chan struct{}),
 		agents:    make(map[string]*agent),
 		pathQuota: DefaultPathQuota,
 		checks:    make(map[string]cbr.AgentCheck),
@@ -155,14 +138,20 @@ func NewServer() *Server {
 	mux.HandleFunc("POST /v3/{project_id}/agents/{agent_id}/add-path", s.addAgentPaths)
 	mux.HandleFunc("POST /v3/{project_id}/agents/{agent_id}/remove-path", s.removeAgentPaths)
 	mux.HandleFunc("POST /v3/{project_id}/agent/check", s.checkAgents)
-	s.srv = httptest.NewServer(s.gateway(mux))
+	// One request a connection: net/http resends an idempotent request whose
+	// reused connection closes, which would hide a dropped GET.
+	s.srv = httptest.NewUnstartedServer(s.gateway(mux))
+	s.srv.Config.SetKeepAlivesEnabled(false)
+	s.srv.Start()
 	s.URL = s.srv.URL
 	s.startAuth()
 	return s
 }
 
-// Close shuts the server down and waits for its requests to end.
+// Close shuts the server down and waits for its requests to end. A request
+// held back by a Delay fault ends at once, without an answer.
 func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closing) })
 	s.srv.Close()
 	s.closeAuth()
 }
@@ -191,47 +180,6 @@ func (s *Server) InjectFaults(faults ...Fault) {
 	s.faults = append(s.faults, faults...)
 }
 
-// Agents returns a snapshot of the stored agents, sorted by agent ID.
-func (s *Server) Agents() []cbr.Agent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]cbr.Agent, 0, len(s.agents))
-	for _, a := range s.agents {
-		out = append(out, a.model())
-	}
-	slices.SortFunc(out, func(a, b cbr.Agent) int { return strings.Compare(a.AgentID, b.AgentID) })
-	return out
-}
-
-// Agent returns a snapshot of one stored agent.
-func (s *Server) Agent(agentID string) (cbr.Agent, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.agents[agentID]
-	if !ok {
-		return cbr.Agent{}, false
-	}
-	return a.model(), true
-}
-
-// model converts a stored agent to the SDK's type. The caller holds s.mu.
-func (a *agent) model() cbr.Agent {
-	m := cbr.Agent{
-		AgentID: a.AgentID, AgentVersion: a.AgentVersion, AgentType: cbr.AgentType(a.AgentType),
-		HostName: a.HostName, HostNickname: a.HostNickname, HostIP: a.HostIP, HostOS: a.HostOS,
-		Status:    cbr.AgentStatus(a.Status),
-		CreatedAt: time.Time(a.CreatedAt), UpdatedAt: time.Time(a.UpdatedAt), LastActiveTime: time.Time(a.LastActiveTime),
-	}
-	for _, p := range a.Paths {
-		mp := cbr.Path{ID: p.ID, Status: cbr.PathStatus(p.Status), AgentID: p.AgentID, DirPath: p.DirPath}
-		if p.ExcludePaths != "" {
-			mp.ExcludePaths = strings.Split(p.ExcludePaths, ",")
-		}
-		m.Paths = append(m.Paths, mp)
-	}
-	return m
-}
-
 // gateway does what the API gateway does before CBR sees a request: it
 // stamps a request ID, applies injected faults, answers unknown routes with
 // APIGW.0101, and checks credentials and the project.
@@ -251,7 +199,8 @@ func (s *Server) gateway(mux *http.ServeMux) http.Handler {
 // serve routes one request that no fault took over.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, mux *http.ServeMux, requestID string) {
 	if _, pattern := mux.Handler(r); pattern == "" {
-		writeGatewayError(w, http.StatusNotFound, "APIGW.0101", "The API does not exist or has not been published in the environment", requestID)
+		code, msg := gatewayCode(http.StatusNotFound)
+		writeGatewayError(w, http.StatusNotFound, code, msg, requestID)
 		return
 	}
 	if code, msg, ok := s.checkCredentials(r); !ok {
@@ -259,7 +208,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, mux *http.ServeMu
 		return
 	}
 	if p := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/v3/"), "/", 2)[0]; p != s.ProjectID {
-		writeGatewayError(w, http.StatusForbidden, "APIGW.0302", "The IAM user is not authorized to access the API", requestID)
+		code, msg := gatewayCode(http.StatusForbidden)
+		writeGatewayError(w, http.StatusForbidden, code, msg, requestID)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
@@ -297,6 +247,9 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, mux
 		case <-t.C:
 		case <-r.Context().Done():
 			return
+		case <-s.closing:
+			dropConnection(w) // the server went away
+			return
 		}
 	}
 	switch {
@@ -308,7 +261,7 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, mux
 		}
 		code, msg := f.Code, f.Message
 		if code == "" {
-			code, msg = faultCode(f.Status)
+			code, msg = gatewayCode(f.Status)
 		}
 		writeGatewayError(w, f.Status, code, msg, requestID)
 	case handled != nil:
@@ -322,9 +275,17 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, mux
 	}
 }
 
-// faultCode returns the gateway's code and message for a status.
-func faultCode(status int) (string, string) {
+// gatewayCode returns the gateway's code and message for a status.
+func gatewayCode(status int) (string, string) {
 	switch status {
+	case http.StatusBadRequest:
+		return "APIGW.0201", "Bad request"
+	case http.StatusUnauthorized:
+		return "APIGW.0301", "Incorrect IAM authentication information"
+	case http.StatusForbidden:
+		return "APIGW.0302", "The IAM user is not authorized to access the API"
+	case http.StatusNotFound:
+		return "APIGW.0101", "The API does not exist or has not been published in the environment"
 	case http.StatusTooManyRequests:
 		return "APIGW.0308", "The throttling threshold has been reached: policy user over ratelimit,limit:100,time:1 minute"
 	case http.StatusBadGateway:
@@ -348,101 +309,6 @@ func dropConnection(w http.ResponseWriter) {
 	conn.Close()
 }
 
-// registerAgent handles POST /v3/{project_id}/agents. Registering an agent ID
-// that exists updates its host facts and marks it normal again, as a
-// reinstall would.
-func (s *Server) registerAgent(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Agent *struct {
-			AgentID      *string `json:"agent_id"`
-			HostName     *string `json:"host_name"`
-			HostIP       *string `json:"host_ip"`
-			HostOS       *string `json:"host_os"`
-			HostNickname *string `json:"host_nickname"`
-			AgentVersion *string `json:"agent_version"`
-			AgentType    *string `json:"agent_type"`
-		} `json:"agent"`
-	}
-	if !decode(w, r, &body) || body.Agent == nil {
-		writeError(w, r, http.StatusBadRequest, "BackupService.7403", "Invalid agent ")
-		return
-	}
-	in := body.Agent
-	id := deref(in.AgentID)
-	if id == "" || deref(in.HostName) == "" || deref(in.HostIP) == "" || deref(in.HostOS) == "" ||
-		(in.AgentType != nil && *in.AgentType != "cloud" && *in.AgentType != "native") ||
-		(in.AgentVersion != nil && !isAgentVersion(*in.AgentVersion)) || strings.ContainsAny(id, "/") {
-		writeError(w, r, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
-		return
-	}
-	now := wireTime(s.now())
-	s.mu.Lock()
-	a, ok := s.agents[id]
-	if !ok {
-		a = &agent{AgentID: id, CreatedAt: now}
-		s.agents[id] = a
-	}
-	a.HostName, a.HostIP, a.HostOS = *in.HostName, *in.HostIP, *in.HostOS
-	a.HostNickname, a.AgentVersion, a.AgentType = deref(in.HostNickname), deref(in.AgentVersion), deref(in.AgentType)
-	a.Status, a.UpdatedAt, a.LastActiveTime = "normal", now, now
-	resp := *a
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"agent": resp})
-}
-
-// showAgent handles GET /v3/{project_id}/agents/{agent_id}.
-func (s *Server) showAgent(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("agent_id")
-	s.mu.Lock()
-	a, ok := s.agents[id]
-	var resp agent
-	if ok {
-		resp = *a
-	}
-	s.mu.Unlock()
-	if !ok {
-		writeError(w, r, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"agent": resp})
-}
-
-// updateAgent handles PUT /v3/{project_id}/agents/{agent_id}; the only status
-// it accepts is "uninstall". An agent that is already uninstalled is refused
-// with 400 BackupService.7403, the API's only documented error for an update:
-// what the real API answers then is undocumented, and this is the answer that
-// clients must cope with.
-func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("agent_id")
-	var body struct {
-		Agent *struct {
-			Status string `json:"status"`
-		} `json:"agent"`
-	}
-	if !decode(w, r, &body) || body.Agent == nil || body.Agent.Status != "uninstall" {
-		writeError(w, r, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
-		return
-	}
-	s.mu.Lock()
-	a, ok := s.agents[id]
-	var resp agent
-	wasUninstalled := ok && a.Status == "uninstall"
-	if ok && !wasUninstalled {
-		a.Status, a.UpdatedAt = "uninstall", wireTime(s.now())
-		resp = *a
-	}
-	s.mu.Unlock()
-	if !ok {
-		writeError(w, r, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
-		return
-	}
-	if wasUninstalled {
-		writeError(w, r, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"agent": resp})
-}
-
 // decode reads a JSON request body into v; it reports false for a body that
 // is not JSON or is too large.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
@@ -454,33 +320,8 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return err == nil && json.Unmarshal(data, v) == nil
 }
 
-// isAgentVersion checks the API's pattern ((\d){1,3}\.){2}(\d){1,3}$ the way
-// a JSON Schema validator does: anywhere in the string, anchored at the end.
-func isAgentVersion(v string) bool {
-	parts := strings.Split(v, ".")
-	if len(parts) < 3 {
-		return false
-	}
-	first := parts[len(parts)-3]
-	return first != "" && isDigits(first[len(first)-1:]) &&
-		len(parts[len(parts)-2]) <= 3 && isDigits(parts[len(parts)-2]) &&
-		len(parts[len(parts)-1]) <= 3 && isDigits(parts[len(parts)-1])
-}
-
-// isDigits reports whether s is one or more ASCII digits.
-func isDigits(s string) bool {
-	return s != "" && strings.Trim(s, "0123456789") == ""
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
 // writeError writes CBR's error body.
-func writeError(w http.ResponseWriter, _ *http.Request, status int, code, msg string) {
+func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, map[string]string{"error_code": code, "error_msg": msg})
 }
 

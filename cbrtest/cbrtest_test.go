@@ -24,8 +24,29 @@ import (
 const documentedRegister = `{"agent":{"agent_id":"489654f2-363b-4ebf-966a-bdf079d97114","host_name":"ecs-00002",` +
 	`"host_ip":"10.10.0.2","host_os":"linux","agent_version":"1.0.0","agent_type":"native"}}`
 
-// wireTime is the form of the API's timestamps in its examples: microseconds, no zone.
-var wireTime = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$`)
+// wireTimestamp is the form of the API's timestamps in its examples: microseconds, no zone.
+var wireTimestamp = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$`)
+
+// rawServer is a fake with a plain HTTP client of its own, to look at the
+// wire itself, and an SDK client to set things up.
+type rawServer struct {
+	*cbrtest.Server
+	t  *testing.T
+	hc *http.Client
+	c  *cbr.Client
+}
+
+// newRawServer starts a fake that is closed when the test ends.
+func newRawServer(t *testing.T) *rawServer {
+	t.Helper()
+	srv := cbrtest.NewServer()
+	t.Cleanup(srv.Close)
+	c, err := srv.Client()
+	require.NoError(t, err)
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &rawServer{Server: srv, t: t, hc: &http.Client{Transport: tr}, c: c}
+}
 
 // reply is one raw answer from the fake.
 type reply struct {
@@ -50,26 +71,45 @@ func (r reply) agent(t *testing.T) map[string]any {
 	return a
 }
 
-// send makes one raw request with net/http; token "" sends no X-Auth-Token.
-func send(t *testing.T, srv *cbrtest.Server, method, path, token, body string) reply {
-	t.Helper()
-	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-	require.NoError(t, err)
+// send makes one raw request to path; token "" sends no X-Auth-Token. Every
+// answer has an X-Request-Id.
+func (s *rawServer) send(method, path, token, body string) reply {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+	require.NoError(s.t, err)
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json;charset=UTF-8")
 	}
 	if token != "" {
 		req.Header.Set("X-Auth-Token", token)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
+	resp, err := s.hc.Do(req)
+	require.NoError(s.t, err)
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
+	require.NoError(s.t, err)
+	assert.Regexp(s.t, `^[0-9a-f]{32}$`, resp.Header.Get("X-Request-Id"))
 	return reply{status: resp.StatusCode, header: resp.Header, body: data}
 }
 
-func agentsPath(srv *cbrtest.Server) string { return "/v3/" + srv.ProjectID + "/agents" }
+// call sends one request with the server's token to path, relative to
+// /v3/{project_id}/, and returns the status and body of the answer.
+func (s *rawServer) call(method, path, body string) (int, string) {
+	s.t.Helper()
+	r := s.send(method, "/v3/"+s.ProjectID+"/"+path, s.Token, body)
+	return r.status, string(r.body)
+}
+
+// register registers an agent with the SDK client.
+func (s *rawServer) register(id, host string) {
+	s.t.Helper()
+	_, err := s.c.RegisterAgent(context.Background(), cbr.AgentRegister{
+		AgentID: id, HostName: host, HostIP: "10.0.0.1", HostOS: "linux", AgentVersion: "1.0.0", AgentType: cbr.AgentTypeNative,
+	})
+	require.NoError(s.t, err)
+}
+
+func agentsPath(srv *rawServer) string { return "/v3/" + srv.ProjectID + "/agents" }
 
 // assertError checks an error answer: its status, its exact body keys, its
 // code, and an X-Request-Id header (equal to request_id when the body has one).
@@ -98,11 +138,10 @@ var (
 )
 
 func TestRegisterShowUpdateDocumentedBodies(t *testing.T) {
-	srv := cbrtest.NewServer()
-	defer srv.Close()
+	srv := newRawServer(t)
 	before := time.Now().UTC().Truncate(time.Microsecond)
 
-	r := send(t, srv, "POST", agentsPath(srv), srv.Token, documentedRegister)
+	r := srv.send("POST", agentsPath(srv), srv.Token, documentedRegister)
 	require.Equal(t, http.StatusOK, r.status, "body %s", r.body)
 	assert.Equal(t, "application/json;charset=UTF-8", r.header.Get("Content-Type"))
 	assert.Regexp(t, `^[0-9a-f]{32}$`, r.header.Get("X-Request-Id"))
@@ -119,7 +158,7 @@ func TestRegisterShowUpdateDocumentedBodies(t *testing.T) {
 	assert.Equal(t, "normal", a["status"])
 	for _, k := range []string{"created_at", "updated_at", "last_active_time"} {
 		s, _ := a[k].(string)
-		require.Regexp(t, wireTime, s, k)
+		require.Regexp(t, wireTimestamp, s, k)
 		at, err := time.Parse("2006-01-02T15:04:05.000000", s)
 		require.NoError(t, err)
 		assert.False(t, at.Before(before), "%s %v is before the call", k, at)
@@ -128,11 +167,11 @@ func TestRegisterShowUpdateDocumentedBodies(t *testing.T) {
 	created := a["created_at"]
 
 	path := agentsPath(srv) + "/489654f2-363b-4ebf-966a-bdf079d97114"
-	r = send(t, srv, "GET", path, srv.Token, "")
+	r = srv.send("GET", path, srv.Token, "")
 	require.Equal(t, http.StatusOK, r.status, "body %s", r.body)
 	assert.Equal(t, a, r.agent(t), "show returns what register stored")
 
-	r = send(t, srv, "PUT", path, srv.Token, `{"agent":{"status":"uninstall"}}`)
+	r = srv.send("PUT", path, srv.Token, `{"agent":{"status":"uninstall"}}`)
 	require.Equal(t, http.StatusOK, r.status, "body %s", r.body)
 	u := r.agent(t)
 	assert.ElementsMatch(t, agentKeys, slices.Collect(maps.Keys(u)))
@@ -146,13 +185,12 @@ func TestRegisterShowUpdateDocumentedBodies(t *testing.T) {
 }
 
 func TestReregisterUpdatesFactsAndKeepsCreation(t *testing.T) {
-	srv := cbrtest.NewServer()
-	defer srv.Close()
-	first := send(t, srv, "POST", agentsPath(srv), srv.Token, documentedRegister).agent(t)
-	send(t, srv, "PUT", agentsPath(srv)+"/489654f2-363b-4ebf-966a-bdf079d97114", srv.Token, `{"agent":{"status":"uninstall"}}`)
+	srv := newRawServer(t)
+	first := srv.send("POST", agentsPath(srv), srv.Token, documentedRegister).agent(t)
+	srv.send("PUT", agentsPath(srv)+"/489654f2-363b-4ebf-966a-bdf079d97114", srv.Token, `{"agent":{"status":"uninstall"}}`)
 
 	again := strings.Replace(documentedRegister, "10.10.0.2", "10.10.0.3", 1)
-	r := send(t, srv, "POST", agentsPath(srv), srv.Token, again)
+	r := srv.send("POST", agentsPath(srv), srv.Token, again)
 	require.Equal(t, http.StatusOK, r.status)
 	a := r.agent(t)
 	assert.Equal(t, "10.10.0.3", a["host_ip"])
@@ -181,11 +219,10 @@ func TestInvalidInputIs7403(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := cbrtest.NewServer()
-			defer srv.Close()
-			send(t, srv, "POST", agentsPath(srv), srv.Token, `{"agent":{"agent_id":"a","host_name":"h","host_ip":"10.0.0.1","host_os":"linux"}}`)
+			srv := newRawServer(t)
+			srv.send("POST", agentsPath(srv), srv.Token, `{"agent":{"agent_id":"a","host_name":"h","host_ip":"10.0.0.1","host_os":"linux"}}`)
 
-			r := send(t, srv, tt.method, agentsPath(srv)+tt.path, srv.Token, tt.body)
+			r := srv.send(tt.method, agentsPath(srv)+tt.path, srv.Token, tt.body)
 			m := assertError(t, r, http.StatusBadRequest, "BackupService.7403", cbrErrorKeys...)
 			assert.Contains(t, m["error_msg"], "Invalid agent")
 			a, _ := srv.Agent("a")
@@ -194,11 +231,31 @@ func TestInvalidInputIs7403(t *testing.T) {
 	}
 }
 
+// TestAgentVersionPattern checks the fake against the API's pattern
+// ((\d){1,3}\.){2}(\d){1,3}$, anchored at the end only.
+func TestAgentVersionPattern(t *testing.T) {
+	srv := newRawServer(t)
+	for version, ok := range map[string]bool{
+		"1.0.0": true, "999.999.999": true, "v1.0.0": true, "1234.0.0": true, "1.2.3.4": true, "release-2.10.3": true,
+		"1.0": false, "1.0.1234": false, "1.1234.0": false, "1.0.0-rc1": false, "1.0.0.": false, "1..0": false,
+		".1.0": false, "a.b.c": false, "1.0.0 ": false, "1.0.0\n": false, "１.０.０": false,
+	} {
+		body, err := json.Marshal(map[string]map[string]string{"agent": {
+			"agent_id": "a", "host_name": "h", "host_ip": "10.0.0.1", "host_os": "linux", "agent_version": version}})
+		require.NoError(t, err)
+		r := srv.send("POST", agentsPath(srv), srv.Token, string(body))
+		if ok {
+			assert.Equal(t, http.StatusOK, r.status, "%q: %s", version, r.body)
+		} else {
+			assertError(t, r, http.StatusBadRequest, "BackupService.7403", cbrErrorKeys...)
+		}
+	}
+}
+
 func TestUnknownAgentIs7410(t *testing.T) {
-	srv := cbrtest.NewServer()
-	defer srv.Close()
+	srv := newRawServer(t)
 	for _, method := range []string{"GET", "PUT"} {
-		r := send(t, srv, method, agentsPath(srv)+"/no-such-agent", srv.Token, `{"agent":{"status":"uninstall"}}`)
+		r := srv.send(method, agentsPath(srv)+"/no-such-agent", srv.Token, `{"agent":{"status":"uninstall"}}`)
 		m := assertError(t, r, http.StatusNotFound, "BackupService.7410", cbrErrorKeys...)
 		assert.Equal(t, "Agent no-such-agent not found.", m["error_msg"])
 	}
@@ -206,15 +263,14 @@ func TestUnknownAgentIs7410(t *testing.T) {
 }
 
 func TestMissingOrWrongTokenIsAPIGW0301(t *testing.T) {
-	srv := cbrtest.NewServer()
-	defer srv.Close()
+	srv := newRawServer(t)
 	for _, token := range []string{"", "wrong-token", srv.Token + "x"} {
 		for _, call := range []struct{ method, path, body string }{
 			{"POST", agentsPath(srv), documentedRegister},
 			{"PUT", agentsPath(srv) + "/x", `{"agent":{"status":"uninstall"}}`},
 			{"GET", agentsPath(srv) + "/x", ""},
 		} {
-			r := send(t, srv, call.method, call.path, token, call.body)
+			r := srv.send(call.method, call.path, token, call.body)
 			m := assertError(t, r, http.StatusUnauthorized, "APIGW.0301", gatewayErrorKeys...)
 			assert.Contains(t, m["error_msg"], "Incorrect IAM authentication information")
 		}
@@ -223,37 +279,34 @@ func TestMissingOrWrongTokenIsAPIGW0301(t *testing.T) {
 }
 
 func TestWrongProjectIsAPIGW0302(t *testing.T) {
-	srv := cbrtest.NewServer()
-	defer srv.Close()
-	r := send(t, srv, "POST", "/v3/0123456789abcdef0123456789abcdef/agents", srv.Token, documentedRegister)
+	srv := newRawServer(t)
+	r := srv.send("POST", "/v3/0123456789abcdef0123456789abcdef/agents", srv.Token, documentedRegister)
 	assertError(t, r, http.StatusForbidden, "APIGW.0302", gatewayErrorKeys...)
 	assert.Empty(t, srv.Agents())
 }
 
 func TestUnknownRouteIsAPIGW0101(t *testing.T) {
-	srv := cbrtest.NewServer()
-	defer srv.Close()
+	srv := newRawServer(t)
 	for _, call := range []struct{ method, path string }{
 		{"GET", "/"},
 		{"GET", "/v3/" + srv.ProjectID + "/vaults"},
 		{"PATCH", agentsPath(srv) + "/x"},
 		{"POST", "/v2/" + srv.ProjectID + "/agents"},
 	} {
-		r := send(t, srv, call.method, call.path, "", "")
+		r := srv.send(call.method, call.path, "", "")
 		assertError(t, r, http.StatusNotFound, "APIGW.0101", gatewayErrorKeys...)
 	}
 }
 
 func TestRequestIDsAndCount(t *testing.T) {
-	srv := cbrtest.NewServer()
-	defer srv.Close()
+	srv := newRawServer(t)
 	seen := map[string]bool{}
 	for i := range 5 {
 		token := srv.Token
 		if i%2 == 1 {
 			token = "" // rejected requests count too
 		}
-		r := send(t, srv, "GET", agentsPath(srv)+"/x", token, "")
+		r := srv.send("GET", agentsPath(srv)+"/x", token, "")
 		id := r.header.Get("X-Request-Id")
 		assert.False(t, seen[id], "request id %s repeated", id)
 		seen[id] = true
@@ -262,10 +315,9 @@ func TestRequestIDsAndCount(t *testing.T) {
 }
 
 func TestSnapshots(t *testing.T) {
-	srv := cbrtest.NewServer()
-	defer srv.Close()
+	srv := newRawServer(t)
 	for _, id := range []string{"c", "a", "b"} {
-		r := send(t, srv, "POST", agentsPath(srv), srv.Token,
+		r := srv.send("POST", agentsPath(srv), srv.Token,
 			`{"agent":{"agent_id":"`+id+`","host_name":"h-`+id+`","host_ip":"10.0.0.1","host_os":"linux","host_nickname":"n"}}`)
 		require.Equal(t, http.StatusOK, r.status)
 	}
@@ -278,18 +330,38 @@ func TestSnapshots(t *testing.T) {
 	assert.Equal(t, cbr.AgentStatusNormal, agents[1].Status)
 	assert.False(t, agents[1].CreatedAt.IsZero())
 
-	agents[0].Status = cbr.AgentStatusUninstall // a snapshot is a copy
+	// A snapshot shares no memory with the server: changing its paths, or
+	// the slice Paths returns, changes nothing stored.
+	status, body := srv.call("POST", "agents/a/add-path",
+		`{"add_path":["/opt/data"],"exclude_path":[{"path_name":"/opt/data","exclude_path_name":["*.tmp"]}]}`)
+	require.Equal(t, http.StatusOK, status, body)
+	for _, snap := range []func() cbr.Agent{
+		func() cbr.Agent { return srv.Agents()[0] },
+		func() cbr.Agent { a, _ := srv.Agent("a"); return a },
+	} {
+		a := snap()
+		require.Len(t, a.Paths, 1)
+		require.Len(t, a.Paths[0].ExcludePaths, 1)
+		a.Status = cbr.AgentStatusUninstall
+		a.Paths[0].DirPath = "/changed"
+		a.Paths[0].ExcludePaths[0] = "changed"
+		a.Paths = append(a.Paths[:0], cbr.Path{DirPath: "/other"})
+	}
+	paths := srv.Paths("a")
+	paths[0] = "/changed"
 	a, ok := srv.Agent("a")
 	require.True(t, ok)
 	assert.Equal(t, cbr.AgentStatusNormal, a.Status)
+	assert.Equal(t, []cbr.Path{{ID: a.Paths[0].ID, Status: cbr.PathStatusAvailable, AgentID: "a", DirPath: "/opt/data",
+		ExcludePaths: []string{"*.tmp"}}}, a.Paths)
+	assert.Equal(t, []string{"/opt/data"}, srv.Paths("a"))
 
 	_, ok = srv.Agent("zz")
 	assert.False(t, ok)
 }
 
 func TestParallelRegistrations(t *testing.T) {
-	srv := cbrtest.NewServer()
-	defer srv.Close()
+	srv := newRawServer(t)
 	const n = 40
 	var wg sync.WaitGroup
 	statuses := make([]int, n)
@@ -300,7 +372,7 @@ func TestParallelRegistrations(t *testing.T) {
 			body := fmt.Sprintf(`{"agent":{"agent_id":"agent-%02d","host_name":"h","host_ip":"10.0.0.1","host_os":"linux"}}`, i)
 			req, _ := http.NewRequest("POST", srv.URL+agentsPath(srv), strings.NewReader(body))
 			req.Header.Set("X-Auth-Token", srv.Token)
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := srv.hc.Do(req)
 			if err == nil {
 				statuses[i] = resp.StatusCode
 				resp.Body.Close()
@@ -330,16 +402,19 @@ func TestFaultStatus(t *testing.T) {
 		{cbrtest.Fault{Status: 502}, "APIGW.0610", ""},
 		{cbrtest.Fault{Status: 504}, "APIGW.0201", ""},
 		{cbrtest.Fault{Status: 500}, "APIGW.0601", ""},
+		{cbrtest.Fault{Status: 400}, "APIGW.0201", ""},
+		{cbrtest.Fault{Status: 401}, "APIGW.0301", ""},
+		{cbrtest.Fault{Status: 403}, "APIGW.0302", ""},
+		{cbrtest.Fault{Status: 404}, "APIGW.0101", ""},
 		{cbrtest.Fault{Status: 429, RetryAfter: "2"}, "APIGW.0308", "2"},
 		{cbrtest.Fault{Status: 401, Code: "APIGW.0307", Message: "The token must be updated"}, "APIGW.0307", ""},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.fault.Status, tt.code), func(t *testing.T) {
-			srv := cbrtest.NewServer()
-			defer srv.Close()
+			srv := newRawServer(t)
 			srv.InjectFaults(tt.fault)
 
-			r := send(t, srv, "POST", agentsPath(srv), srv.Token, documentedRegister)
+			r := srv.send("POST", agentsPath(srv), srv.Token, documentedRegister)
 			m := assertError(t, r, tt.fault.Status, tt.code, gatewayErrorKeys...)
 			if tt.fault.Message != "" {
 				assert.Equal(t, tt.fault.Message, m["error_msg"])
@@ -347,7 +422,7 @@ func TestFaultStatus(t *testing.T) {
 			assert.Equal(t, tt.retryAfter, r.header.Get("Retry-After"))
 			assert.Empty(t, srv.Agents(), "the faulted request had no effect")
 
-			r = send(t, srv, "POST", agentsPath(srv), srv.Token, documentedRegister)
+			r = srv.send("POST", agentsPath(srv), srv.Token, documentedRegister)
 			assert.Equal(t, http.StatusOK, r.status, "one fault, one request")
 			assert.Equal(t, 2, srv.Requests())
 		})
@@ -355,27 +430,25 @@ func TestFaultStatus(t *testing.T) {
 }
 
 func TestFaultsApplyInOrder(t *testing.T) {
-	srv := cbrtest.NewServer()
-	defer srv.Close()
+	srv := newRawServer(t)
 	srv.InjectFaults(cbrtest.Fault{Status: 503}, cbrtest.Fault{Status: 429})
 	srv.InjectFaults(cbrtest.Fault{Status: 502})
 
 	var got []int
 	for range 4 {
-		got = append(got, send(t, srv, "GET", agentsPath(srv)+"/x", srv.Token, "").status)
+		got = append(got, srv.send("GET", agentsPath(srv)+"/x", srv.Token, "").status)
 	}
 	assert.Equal(t, []int{503, 429, 502, 404}, got)
 }
 
 func TestFaultDrop(t *testing.T) {
-	srv := cbrtest.NewServer()
-	defer srv.Close()
+	srv := newRawServer(t)
 	srv.InjectFaults(cbrtest.Fault{Drop: true})
 
 	req, err := http.NewRequest("POST", srv.URL+agentsPath(srv), strings.NewReader(documentedRegister))
 	require.NoError(t, err)
 	req.Header.Set("X-Auth-Token", srv.Token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := srv.hc.Do(req)
 	if err == nil {
 		resp.Body.Close()
 	}
@@ -383,12 +456,28 @@ func TestFaultDrop(t *testing.T) {
 	assert.Empty(t, srv.Agents())
 }
 
+// TestFaultDropOnGet checks that a dropped GET reaches the client as a
+// failure: net/http resends an idempotent request whose reused keep-alive
+// connection closes, which would consume the fault and hide it.
+func TestFaultDropOnGet(t *testing.T) {
+	srv := newRawServer(t)
+	c, err := srv.Client(cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1}))
+	require.NoError(t, err)
+	_, err = c.RegisterAgent(context.Background(), cbr.AgentRegister{AgentID: "a1", HostName: "h", HostIP: "10.0.0.1", HostOS: "linux"})
+	require.NoError(t, err, "a first call, whose connection a keep-alive server would keep")
+	before := srv.Requests()
+
+	srv.InjectFaults(cbrtest.Fault{Drop: true})
+	_, err = c.ShowAgent(context.Background(), "a1")
+	require.Error(t, err, "the connection closes without an answer")
+	assert.Equal(t, 1, srv.Requests()-before, "one request, not resent by net/http")
+}
+
 func TestFaultAfterHandling(t *testing.T) {
-	srv := cbrtest.NewServer()
-	defer srv.Close()
+	srv := newRawServer(t)
 	srv.InjectFaults(cbrtest.Fault{Status: 500, AfterHandling: true})
 
-	r := send(t, srv, "POST", agentsPath(srv), srv.Token, documentedRegister)
+	r := srv.send("POST", agentsPath(srv), srv.Token, documentedRegister)
 	assertError(t, r, http.StatusInternalServerError, "APIGW.0601", gatewayErrorKeys...)
 	_, ok := srv.Agent("489654f2-363b-4ebf-966a-bdf079d97114")
 	assert.True(t, ok, "the registration took effect before the failure")
@@ -398,7 +487,7 @@ func TestFaultAfterHandling(t *testing.T) {
 		strings.NewReader(`{"agent":{"status":"uninstall"}}`))
 	require.NoError(t, err)
 	req.Header.Set("X-Auth-Token", srv.Token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := srv.hc.Do(req)
 	if err == nil {
 		resp.Body.Close()
 	}
@@ -408,12 +497,11 @@ func TestFaultAfterHandling(t *testing.T) {
 }
 
 func TestFaultDelay(t *testing.T) {
-	srv := cbrtest.NewServer()
-	defer srv.Close()
+	srv := newRawServer(t)
 	srv.InjectFaults(cbrtest.Fault{Delay: 100 * time.Millisecond})
 
 	start := time.Now()
-	r := send(t, srv, "POST", agentsPath(srv), srv.Token, documentedRegister)
+	r := srv.send("POST", agentsPath(srv), srv.Token, documentedRegister)
 	assert.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond, "the answer was held back")
 	assert.Equal(t, http.StatusOK, r.status, "then answered normally")
 
@@ -423,17 +511,46 @@ func TestFaultDelay(t *testing.T) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, "GET", srv.URL+agentsPath(srv)+"/x", nil)
 	require.NoError(t, err)
-	_, err = http.DefaultClient.Do(req)
+	_, err = srv.hc.Do(req)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	start = time.Now()
 	srv.Close()
 	assert.Less(t, time.Since(start), 2*time.Second, "Close does not wait out the delay")
 }
 
+// TestCloseEndsDelays checks that Close does not wait out the Delay of a
+// request whose client waits without a deadline: the request fails.
+func TestCloseEndsDelays(t *testing.T) {
+	srv := cbrtest.NewServer() // closed by the test, which must not wait for it
+	srv.InjectFaults(cbrtest.Fault{Delay: time.Hour})
+	hc := &http.Client{Transport: &http.Transport{}}
+	failed := make(chan error, 1)
+	go func() {
+		req, err := http.NewRequest("GET", srv.URL+"/v3/"+srv.ProjectID+"/agents/x", nil)
+		if err == nil {
+			req.Header.Set("X-Auth-Token", srv.Token)
+			var resp *http.Response
+			if resp, err = hc.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+		failed <- err
+	}()
+	require.Eventually(t, func() bool { return srv.Requests() == 1 }, 5*time.Second, time.Millisecond)
+
+	closed := make(chan struct{})
+	go func() { srv.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for the delay of a request whose client is still waiting")
+	}
+	assert.Error(t, <-failed, "the request gets no answer")
+}
+
 // TestClient checks the client the server hands out, with the SDK end to end.
 func TestClient(t *testing.T) {
-	srv := cbrtest.NewServer()
-	defer srv.Close()
+	srv := newRawServer(t)
 	srv.InjectFaults(cbrtest.Fault{Status: 503}, cbrtest.Fault{Drop: true})
 	c, err := srv.Client(cbr.WithUserAgent("cbrtest-test/1"))
 	require.NoError(t, err)

@@ -3,10 +3,10 @@ package cbrtest_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
+	"errors"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,56 +17,8 @@ import (
 	"github.com/cbrsdk/cbr/cbrtest"
 )
 
-// rawServer is a fake with a plain HTTP client, to look at the wire itself.
-type rawServer struct {
-	*cbrtest.Server
-	t  *testing.T
-	hc *http.Client
-	c  *cbr.Client
-}
-
-func newRawServer(t *testing.T) *rawServer {
-	t.Helper()
-	srv := cbrtest.NewServer()
-	t.Cleanup(srv.Close)
-	c, err := srv.Client()
-	require.NoError(t, err)
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &rawServer{Server: srv, t: t, hc: &http.Client{Transport: tr}, c: c}
-}
-
-// call sends one request to path, relative to /v3/{project_id}/, and returns
-// the status and body of the answer.
-func (s *rawServer) call(method, path, body string) (int, string) {
-	s.t.Helper()
-	req, err := http.NewRequest(method, s.URL+"/v3/"+s.ProjectID+"/"+path, strings.NewReader(body))
-	require.NoError(s.t, err)
-	req.Header.Set("X-Auth-Token", s.Token)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json;charset=UTF-8")
-	}
-	resp, err := s.hc.Do(req)
-	require.NoError(s.t, err)
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	require.NoError(s.t, err)
-	assert.NotEmpty(s.t, resp.Header.Get("X-Request-Id"))
-	return resp.StatusCode, string(data)
-}
-
-func (s *rawServer) register(id, host string) {
-	s.t.Helper()
-	_, err := s.c.RegisterAgent(context.Background(), cbr.AgentRegister{
-		AgentID: id, HostName: host, HostIP: "10.0.0.1", HostOS: "linux", AgentVersion: "1.0.0", AgentType: cbr.AgentTypeNative,
-	})
-	require.NoError(s.t, err)
-}
-
-var (
-	wireTimestamp = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$`)
-	wireUUID      = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
-)
+// wireUUID is the form of the IDs of paths.
+var wireUUID = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 // normalize checks the form of the values that change from run to run
 // (timestamps in the API's form, path IDs as UUIDs) and replaces them with
@@ -307,11 +259,21 @@ func TestFaultDelayAfterHandling(t *testing.T) {
 	c, err := s.Client(cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1}))
 	require.NoError(t, err)
 	s.InjectFaults(cbrtest.Fault{AfterHandling: true, Delay: time.Minute})
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	err = c.UnregisterAgent(ctx, "a1")
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Empty(t, s.Agents(), "the request took effect before its answer was held back")
+	done := make(chan error, 1)
+	go func() { done <- c.UnregisterAgent(ctx, "a1") }()
+
+	// The agent goes while the client still waits for the answer.
+	require.Eventually(t, func() bool { return len(s.Agents()) == 0 }, 10*time.Second, time.Millisecond)
+	select {
+	case err := <-done:
+		require.Failf(t, "the answer was not held back", "%v", err)
+	default:
+	}
+	cancel()
+	assert.ErrorIs(t, <-done, context.Canceled)
+	assert.Equal(t, 2, s.Requests(), "the registration and the unregistration")
 }
 
 func TestFaultDelayEndsWithTheClient(t *testing.T) {
@@ -331,4 +293,76 @@ func TestFaultDelayEndsWithTheClient(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close waited for the delay of a request whose client had gone")
 	}
+}
+
+// TestReadsWhilePathsChange reads agents while their paths are added to and
+// removed from; run with -race.
+func TestReadsWhilePathsChange(t *testing.T) {
+	s := newRawServer(t)
+	s.register("a1", "host-1")
+	ctx := context.Background()
+	paths := []string{"/p/1", "/p/2", "/p/3", "/p/4"}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*25*6)
+	for range 4 {
+		wg.Add(2)
+		go func() { // changes the paths
+			defer wg.Done()
+			for range 25 {
+				_, err := s.c.AddAgentPaths(ctx, "a1", cbr.AddPathsRequest{Paths: paths,
+					Exclude: []cbr.ExcludePath{{PathName: "/p/2", ExcludePathNames: []string{"*.tmp"}}}})
+				errs <- err
+				_, err = s.c.RemoveAgentPaths(ctx, "a1", paths[:2])
+				errs <- err
+			}
+		}()
+		go func() { // reads them, with every call that answers an agent
+			defer wg.Done()
+			for range 25 {
+				_, err := s.c.ShowAgent(ctx, "a1")
+				errs <- err
+				_, err = s.c.ListAgents(ctx, cbr.ListAgentsOptions{})
+				errs <- err
+				_, err = s.c.RegisterAgent(ctx, cbr.AgentRegister{AgentID: "a1", HostName: "host-1", HostIP: "10.0.0.1", HostOS: "linux"})
+				errs <- err
+				_, err = s.c.UpdateAgent(ctx, "a1", cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
+				var apiErr *cbr.APIError
+				if errors.As(err, &apiErr) && apiErr.Code == "BackupService.7403" {
+					err = nil // uninstalled already, and registered again before the check
+				}
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+}
+
+// TestSnapshotsAreWhatTheAPIAnswers checks that Agent and Agents return what
+// a client decodes from the wire: times in microseconds and UTC, exclusions
+// as the client splits them.
+func TestSnapshotsAreWhatTheAPIAnswers(t *testing.T) {
+	s := newRawServer(t)
+	ctx := context.Background()
+	s.register("a1", "host-1")
+	s.register("a2", "host-2")
+	_, err := s.c.AddAgentPaths(ctx, "a1", cbr.AddPathsRequest{Paths: []string{"/opt/data", "/var/log"},
+		Exclude: []cbr.ExcludePath{{PathName: "/var/log", ExcludePathNames: []string{" *.gz", "old "}}}})
+	require.NoError(t, err)
+	_, err = s.c.UpdateAgent(ctx, "a2", cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
+	require.NoError(t, err)
+
+	shown, err := s.c.ShowAgent(ctx, "a1")
+	require.NoError(t, err)
+	snap, ok := s.Agent("a1")
+	require.True(t, ok)
+	assert.Equal(t, *shown, snap)
+	assert.Equal(t, []string{"*.gz", "old"}, snap.Paths[1].ExcludePaths)
+
+	list, err := s.c.ListAgents(ctx, cbr.ListAgentsOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, list.Agents, s.Agents())
 }

@@ -152,6 +152,23 @@ func TestUninstallNothingRegistered(t *testing.T) {
 	assert.Equal(t, 1, srv.Requests())
 }
 
+// TestUninstallDeletedAgent is -uninstall of an agent that was deleted, when
+// the API refuses the update with its one documented error, 400
+// BackupService.7403, rather than 404: the show that follows finds nothing,
+// and there is nothing to uninstall.
+func TestUninstallDeletedAgent(t *testing.T) {
+	srv := newFake(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	require.NoError(t, os.WriteFile(state, []byte(`{"agent_id":"deleted-agent"}`), 0o600))
+	srv.InjectFaults(cbrtest.Fault{Status: 400, Code: "BackupService.7403", Message: "Invalid agent deleted-agent"})
+
+	r := runAgainst(t, srv, "-state", state, "-uninstall")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "agent deleted-agent is not registered with CBR in this project; nothing to uninstall")
+	assert.Empty(t, r.stdout)
+	assert.Equal(t, 2, srv.Requests(), "the refused update and the show")
+}
+
 func TestInstallSurvivesLostAnswer(t *testing.T) {
 	srv := newFake(t)
 	// The registration takes effect but its answer is lost, and every retry fails.
