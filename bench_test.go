@@ -145,3 +145,68 @@ func BenchmarkDecodeAgentRaw(b *testing.B) {
 		}
 	}
 }
+
+// cannedTransport answers every request with one 200 response, without a
+// network, so that a benchmark through it measures the client alone.
+type cannedTransport []byte
+
+func (body cannedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		io.Copy(io.Discard, req.Body)
+		req.Body.Close()
+	}
+	return &http.Response{
+		StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:        http.Header{"Content-Type": {"application/json;charset=UTF-8"}},
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Request:       req,
+	}, nil
+}
+
+func cannedClient(b *testing.B, body []byte) *cbr.Client {
+	c, err := cbr.NewClient(cbr.WithEndpoint(testEndpoint), cbr.WithProjectID(testProject),
+		cbr.WithCredentials(cbr.Token(testToken)), cbr.WithHTTPClient(&http.Client{Transport: cannedTransport(body)}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// BenchmarkShowAgentNoNetwork is a ShowAgent call whose answer, an agent with
+// two paths, comes from memory: the whole cost of the client, decoding included.
+func BenchmarkShowAgentNoNetwork(b *testing.B) {
+	c := cannedClient(b, golden(b, "update_response.json"))
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		agent, err := c.ShowAgent(ctx, testAgentID)
+		if err != nil || len(agent.Paths) != 2 {
+			b.Fatal(agent, err)
+		}
+	}
+}
+
+// BenchmarkListAgentsNoNetwork is a ListAgents call whose answer, a page of
+// 100 agents with two paths each, comes from memory.
+func BenchmarkListAgentsNoNetwork(b *testing.B) {
+	var one struct {
+		Agent json.RawMessage `json:"agent"`
+	}
+	if err := json.Unmarshal(golden(b, "update_response.json"), &one); err != nil {
+		b.Fatal(err)
+	}
+	page := bytes.Repeat(append(one.Agent, ','), 100)
+	body := []byte(`{"agents":[` + string(page[:len(page)-1]) + `],"count":100,"limit":100,"offset":0}`)
+	c := cannedClient(b, body)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		list, err := c.ListAgents(ctx, cbr.ListAgentsOptions{Limit: 100})
+		if err != nil || len(list.Agents) != 100 {
+			b.Fatal(list, err)
+		}
+	}
+}
