@@ -37,7 +37,7 @@ func (c *Client) RegisterAgent(ctx context.Context, in AgentRegister) (*Agent, e
 		return nil, err
 	}
 	var out struct {
-		Agent *Agent `json:"agent"`
+		Agent *agentWire `json:"agent"`
 	}
 	body := struct {
 		Agent AgentRegister `json:"agent"`
@@ -75,7 +75,7 @@ func (c *Client) UpdateAgent(ctx context.Context, agentID string, in AgentUpdate
 		return nil, &ValidationError{Op: op, Field: "status", Reason: "must be " + string(AgentStatusUninstall)}
 	}
 	var out struct {
-		Agent *Agent `json:"agent"`
+		Agent *agentWire `json:"agent"`
 	}
 	body := struct {
 		Agent AgentUpdate `json:"agent"`
@@ -94,7 +94,7 @@ func (c *Client) ShowAgent(ctx context.Context, agentID string) (*Agent, error) 
 		return nil, err
 	}
 	var out struct {
-		Agent *Agent `json:"agent"`
+		Agent *agentWire `json:"agent"`
 	}
 	if err := c.do(ctx, op, "GET", agentPath(agentID), nil, nil, &out); err != nil {
 		return nil, err
@@ -108,12 +108,13 @@ func agentPath(agentID string) string {
 	return "agents/" + url.PathEscape(agentID)
 }
 
-// agentOrError turns a 2xx answer without an agent into an error.
-func agentOrError(op string, a *Agent) (*Agent, error) {
-	if a == nil {
+// agentOrError returns the agent of a 2xx answer, or an error when it has none.
+func agentOrError(op string, w *agentWire) (*Agent, error) {
+	if w == nil {
 		return nil, &decodeError{op: op, reason: `response has no "agent"`}
 	}
-	return a, nil
+	a := w.agent()
+	return &a, nil
 }
 
 // decodeError is a 2xx answer the client cannot use.
@@ -282,11 +283,23 @@ func (c *Client) ListAgents(ctx context.Context, opts ListAgentsOptions) (*Agent
 	if err != nil {
 		return nil, err
 	}
-	var out AgentList
+	var out struct { // AgentList in wire form
+		Agents []agentWire `json:"agents"`
+		Count  int         `json:"count"`
+		Limit  int         `json:"limit"`
+		Offset int         `json:"offset"`
+	}
 	if err := c.do(ctx, op, "GET", "agents", query, nil, &out); err != nil {
 		return nil, err
 	}
-	return &out, nil
+	list := &AgentList{Count: out.Count, Limit: out.Limit, Offset: out.Offset}
+	if out.Agents != nil {
+		list.Agents = make([]Agent, len(out.Agents))
+		for i := range out.Agents {
+			list.Agents[i] = out.Agents[i].agent()
+		}
+	}
+	return list, nil
 }
 
 // query validates opts and returns them as ListAgents' query parameters.

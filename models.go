@@ -86,36 +86,20 @@ type Agent struct {
 	Paths          []Path      `json:"paths,omitempty"`
 }
 
-// agentJSON is Agent with its timestamps in wire form. Its timestamp fields sit
-// above the embedded Agent's, so encoding/json uses them instead.
-type agentJSON struct {
-	*agentFields
-	CreatedAt      wireTime `json:"created_at"`
-	UpdatedAt      wireTime `json:"updated_at"`
-	LastActiveTime wireTime `json:"last_active_time"`
-}
-
-// agentFields is Agent without its methods, so that agentJSON does not recurse.
-type agentFields Agent
-
 // UnmarshalJSON decodes an agent, accepting every timestamp form the API uses.
+// It replaces the whole of a: a field that data leaves out is zero.
 func (a *Agent) UnmarshalJSON(data []byte) error {
-	w := agentJSON{agentFields: (*agentFields)(a)}
+	var w agentWire
 	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	a.CreatedAt, a.UpdatedAt, a.LastActiveTime = time.Time(w.CreatedAt), time.Time(w.UpdatedAt), time.Time(w.LastActiveTime)
+	*a = w.agent()
 	return nil
 }
 
 // MarshalJSON encodes an agent with RFC 3339 timestamps; a zero time is null.
 func (a Agent) MarshalJSON() ([]byte, error) {
-	return json.Marshal(agentJSON{
-		agentFields:    (*agentFields)(&a),
-		CreatedAt:      wireTime(a.CreatedAt),
-		UpdatedAt:      wireTime(a.UpdatedAt),
-		LastActiveTime: wireTime(a.LastActiveTime),
-	})
+	return json.Marshal(a.wire())
 }
 
 // Path is a backup path of an agent.
@@ -129,33 +113,114 @@ type Path struct {
 	ExcludePaths []string `json:"exclude_paths,omitempty"`
 }
 
-// pathJSON is Path with ExcludePaths in wire form.
-type pathJSON struct {
-	*pathFields
-	ExcludePaths string `json:"exclude_paths,omitempty"`
-}
-
-// pathFields is Path without its methods, so that pathJSON does not recurse.
-type pathFields Path
-
 // UnmarshalJSON decodes a path, splitting the comma-separated exclude_paths.
+// It replaces the whole of p: a field that data leaves out is zero.
 func (p *Path) UnmarshalJSON(data []byte) error {
-	w := pathJSON{pathFields: (*pathFields)(p)}
+	var w pathWire
 	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	p.ExcludePaths = nil
-	for _, s := range strings.Split(w.ExcludePaths, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			p.ExcludePaths = append(p.ExcludePaths, s)
-		}
-	}
+	*p = w.path()
 	return nil
 }
 
 // MarshalJSON encodes a path with exclude_paths as one comma-separated string.
 func (p Path) MarshalJSON() ([]byte, error) {
-	return json.Marshal(pathJSON{pathFields: (*pathFields)(&p), ExcludePaths: strings.Join(p.ExcludePaths, ",")})
+	return json.Marshal(p.wire())
+}
+
+// agentWire is an Agent in the form the API sends. The operations decode
+// responses into it, not into Agent, so that encoding/json goes through the
+// body once: a type with its own UnmarshalJSON, such as Agent, is scanned to
+// find its end and then decoded again from its bytes.
+type agentWire struct {
+	AgentID        string      `json:"agent_id"`
+	AgentVersion   string      `json:"agent_version,omitempty"`
+	AgentType      AgentType   `json:"agent_type,omitempty"`
+	HostName       string      `json:"host_name,omitempty"`
+	HostNickname   string      `json:"host_nickname,omitempty"`
+	HostIP         string      `json:"host_ip,omitempty"`
+	HostOS         string      `json:"host_os,omitempty"`
+	Status         AgentStatus `json:"status,omitempty"`
+	CreatedAt      wireTime    `json:"created_at"`
+	UpdatedAt      wireTime    `json:"updated_at"`
+	LastActiveTime wireTime    `json:"last_active_time"`
+	Paths          []pathWire  `json:"paths,omitempty"`
+}
+
+// agent converts w to an Agent.
+func (w *agentWire) agent() Agent {
+	a := Agent{
+		AgentID:        w.AgentID,
+		AgentVersion:   w.AgentVersion,
+		AgentType:      w.AgentType,
+		HostName:       w.HostName,
+		HostNickname:   w.HostNickname,
+		HostIP:         w.HostIP,
+		HostOS:         w.HostOS,
+		Status:         w.Status,
+		CreatedAt:      time.Time(w.CreatedAt),
+		UpdatedAt:      time.Time(w.UpdatedAt),
+		LastActiveTime: time.Time(w.LastActiveTime),
+	}
+	if w.Paths != nil {
+		a.Paths = make([]Path, len(w.Paths))
+		for i := range w.Paths {
+			a.Paths[i] = w.Paths[i].path()
+		}
+	}
+	return a
+}
+
+// wire converts a to its wire form.
+func (a *Agent) wire() agentWire {
+	w := agentWire{
+		AgentID:        a.AgentID,
+		AgentVersion:   a.AgentVersion,
+		AgentType:      a.AgentType,
+		HostName:       a.HostName,
+		HostNickname:   a.HostNickname,
+		HostIP:         a.HostIP,
+		HostOS:         a.HostOS,
+		Status:         a.Status,
+		CreatedAt:      wireTime(a.CreatedAt),
+		UpdatedAt:      wireTime(a.UpdatedAt),
+		LastActiveTime: wireTime(a.LastActiveTime),
+	}
+	if a.Paths != nil {
+		w.Paths = make([]pathWire, len(a.Paths))
+		for i := range a.Paths {
+			w.Paths[i] = a.Paths[i].wire()
+		}
+	}
+	return w
+}
+
+// pathWire is a Path in the form the API sends, with ExcludePaths as one
+// comma-separated string.
+type pathWire struct {
+	ID           string     `json:"id"`
+	Status       PathStatus `json:"status,omitempty"`
+	AgentID      string     `json:"agent_id,omitempty"`
+	DirPath      string     `json:"dir_path"`
+	ExcludePaths string     `json:"exclude_paths,omitempty"`
+}
+
+// path converts w to a Path: exclude_paths is split on commas, each item
+// trimmed, and empty items dropped.
+func (w *pathWire) path() Path {
+	p := Path{ID: w.ID, Status: w.Status, AgentID: w.AgentID, DirPath: w.DirPath}
+	for _, s := range strings.Split(w.ExcludePaths, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			p.ExcludePaths = append(p.ExcludePaths, s)
+		}
+	}
+	return p
+}
+
+// wire converts p to its wire form.
+func (p *Path) wire() pathWire {
+	return pathWire{ID: p.ID, Status: p.Status, AgentID: p.AgentID, DirPath: p.DirPath, ExcludePaths: strings.Join(p.ExcludePaths, ",")}
 }
 
 // wireTime is a timestamp in any of the forms the API sends:

@@ -2,12 +2,14 @@ package cbr_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/jarcoal/httpmock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -254,4 +256,54 @@ func TestDecodeIntoUsedAgentResetsTimesAndPaths(t *testing.T) {
 	assert.True(t, a.CreatedAt.IsZero(), "a missing timestamp decodes as zero, got %v", a.CreatedAt)
 	require.Len(t, a.Paths, 1)
 	assert.Nil(t, a.Paths[0].ExcludePaths)
+}
+
+// The operations decode agents through their own wire form, not through
+// Agent.UnmarshalJSON; both must give the same Agent for every golden answer.
+func TestOperationsDecodeAgentsAsUnmarshalJSONDoes(t *testing.T) {
+	names := []string{"register_response.json", "update_response.json", "show_response_nozone.json", "show_response_offset.json"}
+	var want []cbr.Agent
+	var raw []json.RawMessage
+	for _, name := range names {
+		want = append(want, decodeAgent(t, name))
+		var out struct {
+			Agent json.RawMessage `json:"agent"`
+		}
+		require.NoError(t, json.Unmarshal(golden(t, name), &out))
+		raw = append(raw, out.Agent)
+	}
+	ctx := context.Background()
+
+	for i, name := range names {
+		t.Run(name, func(t *testing.T) {
+			c, mt := newMockClient(t)
+			mt.RegisterResponder("GET", agentsURL+"/"+testAgentID, httpmock.NewBytesResponder(200, golden(t, name)))
+			mt.RegisterResponder("PUT", agentsURL+"/"+testAgentID, httpmock.NewBytesResponder(200, golden(t, name)))
+			mt.RegisterResponder("POST", agentsURL, httpmock.NewBytesResponder(200, golden(t, name)))
+
+			got, err := c.ShowAgent(ctx, testAgentID)
+			require.NoError(t, err)
+			assert.Equal(t, want[i], *got, "ShowAgent")
+			got, err = c.UpdateAgent(ctx, testAgentID, cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
+			require.NoError(t, err)
+			assert.Equal(t, want[i], *got, "UpdateAgent")
+			got, err = c.RegisterAgent(ctx, documentedRegister)
+			require.NoError(t, err)
+			assert.Equal(t, want[i], *got, "RegisterAgent")
+		})
+	}
+
+	body, err := json.Marshal(map[string]any{"agents": raw, "count": len(raw), "limit": 1000, "offset": 0})
+	require.NoError(t, err)
+	c, mt := newMockClient(t)
+	mt.RegisterResponder("GET", agentsURL, httpmock.NewBytesResponder(200, body))
+	list, err := c.ListAgents(ctx, cbr.ListAgentsOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, &cbr.AgentList{Agents: want, Count: len(want), Limit: 1000, Offset: 0}, list)
+	var all []cbr.Agent
+	for a, err := range c.Agents(ctx, cbr.ListAgentsOptions{}) {
+		require.NoError(t, err)
+		all = append(all, *a)
+	}
+	assert.Equal(t, want, all, "Agents")
 }
