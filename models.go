@@ -210,10 +210,18 @@ type pathWire struct {
 // trimmed, and empty items dropped.
 func (w *pathWire) path() Path {
 	p := Path{ID: w.ID, Status: w.Status, AgentID: w.AgentID, DirPath: w.DirPath}
-	for _, s := range strings.Split(w.ExcludePaths, ",") {
+	if w.ExcludePaths == "" {
+		return p
+	}
+	items := strings.Split(w.ExcludePaths, ",")
+	p.ExcludePaths = items[:0] // filtered in place
+	for _, s := range items {
 		if s = strings.TrimSpace(s); s != "" {
 			p.ExcludePaths = append(p.ExcludePaths, s)
 		}
+	}
+	if len(p.ExcludePaths) == 0 {
+		p.ExcludePaths = nil
 	}
 	return p
 }
