@@ -19,7 +19,9 @@ import (
 // WithIAMEndpoint sets the base URL of IAM, such as
 // "https://iam.ap-southeast-1.myhuaweicloud.com", where IAMPassword gets its
 // tokens and where the client looks up its project ID. The default is
-// https://iam.{region}.myhuaweicloud.com for the region of WithRegion.
+// https://iam.{region}.myhuaweicloud.com for the region of WithRegion, or the
+// global https://iam.myhuaweicloud.com for the regions without an IAM
+// endpoint of their own (such as ap-southeast-5 and eu-west-101).
 // A URL without a scheme gets https://; plain http:// follows the rules of
 // WithEndpoint.
 func WithIAMEndpoint(endpoint string) Option {
@@ -38,8 +40,8 @@ func WithIAMEndpoint(endpoint string) Option {
 // when CBR refuses a token older than a minute (then the refused attempt is
 // sent once more). One token request runs at a time however many goroutines
 // call. When IAM refuses the password, calls fail with that answer for a
-// minute without asking IAM again. IAM's endpoint is
-// https://iam.{region}.myhuaweicloud.com, or the one of WithIAMEndpoint.
+// minute without asking IAM again. IAM's endpoint is the region's (see
+// WithIAMEndpoint), or the one of WithIAMEndpoint.
 //
 // The password is sent only to IAM, and never printed.
 type IAMPassword struct {
@@ -236,7 +238,8 @@ func newProjectLookup(cfg config, b binding) (*projectLookup, error) {
 }
 
 // get returns the project ID, looking it up on first use. A failed lookup is
-// not kept: the next call tries again.
+// tried again on the next call, except a 4xx refusal from IAM, which is
+// returned for a minute without asking IAM again.
 func (l *projectLookup) get(ctx context.Context) (string, error) {
 	return l.id.get(ctx, l.fetch)
 }
@@ -300,7 +303,7 @@ func setUpAuth(cfg *config) (*projectLookup, error) {
 		}
 		b.iam, b.iamHost = u.String(), u.Host
 	case cfg.region != "":
-		b.iamHost = "iam." + cfg.region + ".myhuaweicloud.com"
+		b.iamHost = iamHost(cfg.region)
 		b.iam = "https://" + b.iamHost + "/"
 	}
 	if c, ok := cfg.creds.(binder); ok {

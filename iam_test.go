@@ -686,18 +686,23 @@ func TestProjectLookupRefusalIsRememberedOnTheClientClock(t *testing.T) {
 
 func TestProjectLookupUsesTheRegionsIAM(t *testing.T) {
 	t.Parallel()
-	mt := httpmock.NewMockTransport()
-	mt.RegisterResponderWithQuery(http.MethodGet, "https://iam.ap-southeast-1.myhuaweicloud.com/v3/projects", "name=ap-southeast-1",
-		httpmock.NewStringResponder(http.StatusOK, `{"projects":[{"id":"p1","name":"ap-southeast-1"}]}`))
-	mt.RegisterResponder(http.MethodGet, "https://cbr.ap-southeast-1.myhuaweicloud.com/v3/p1/agents/a1",
-		httpmock.NewStringResponder(http.StatusOK, `{"agent":{"agent_id":"a1"}}`))
-	c, err := cbr.NewClient(cbr.WithRegion("ap-southeast-1"), cbr.WithCredentials(cbr.AKSK{AccessKey: "AK", SecretKey: "SK"}),
-		cbr.WithHTTPClient(&http.Client{Transport: mt}), cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1}))
-	require.NoError(t, err)
+	for region, iam := range map[string]string{
+		"ap-southeast-1": "https://iam.ap-southeast-1.myhuaweicloud.com",
+		"eu-west-101":    "https://iam.myhuaweicloud.com", // no IAM endpoint of its own: the global one
+	} {
+		mt := httpmock.NewMockTransport()
+		mt.RegisterResponderWithQuery(http.MethodGet, iam+"/v3/projects", "name="+region,
+			httpmock.NewStringResponder(http.StatusOK, `{"projects":[{"id":"p1","name":"`+region+`"}]}`))
+		mt.RegisterResponder(http.MethodGet, "https://cbr."+region+".myhuaweicloud.com/v3/p1/agents/a1",
+			httpmock.NewStringResponder(http.StatusOK, `{"agent":{"agent_id":"a1"}}`))
+		c, err := cbr.NewClient(cbr.WithRegion(region), cbr.WithCredentials(cbr.AKSK{AccessKey: "AK", SecretKey: "SK"}),
+			cbr.WithHTTPClient(&http.Client{Transport: mt}), cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1}))
+		require.NoError(t, err)
 
-	_, err = c.ShowAgent(context.Background(), "a1")
-	require.NoError(t, err)
-	assert.Equal(t, 2, mt.GetTotalCallCount())
+		_, err = c.ShowAgent(context.Background(), "a1")
+		require.NoError(t, err, region)
+		assert.Equal(t, 2, mt.GetTotalCallCount(), region)
+	}
 }
 
 func TestTruncatedJSONAnswersAreDecodeErrors(t *testing.T) {

@@ -24,3 +24,22 @@ func regionEndpoint(region string) (string, bool) {
 	}
 	return "https://cbr." + region + ".myhuaweicloud.com", true
 }
+
+// iamRegions lists the regions that have an IAM endpoint of their own,
+// https://iam.{region}.myhuaweicloud.com, as the official SDKs' table does.
+var iamRegions = []string{
+	"ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
+	"cn-north-1", "cn-north-2", "cn-north-4", "cn-north-9", "cn-north-12",
+	"cn-east-2", "cn-east-3", "cn-east-4", "cn-east-5", "cn-south-1", "cn-south-2", "cn-southwest-2",
+	"af-south-1", "sa-brazil-1", "la-north-2", "la-south-2", "na-mexico-1",
+	"tr-west-1", "me-east-1", "ae-ad-1", "eu-west-0", "my-kualalumpur-1", "ru-moscow-1",
+}
+
+// iamHost returns the host of region's IAM endpoint: its own where it has
+// one, else the global iam.myhuaweicloud.com.
+func iamHost(region string) string {
+	if slices.Contains(iamRegions, region) {
+		return "iam." + region + ".myhuaweicloud.com"
+	}
+	return "iam.myhuaweicloud.com"
+}
