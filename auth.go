@@ -237,7 +237,9 @@ func (s *akskSigner) Format(f fmt.State, _ rune) { io.WriteString(f, s.keys.Stri
 // on a cloud server: no key is stored on the host.
 //
 // It is used only when given to WithCredentials; the client never falls back
-// to it.
+// to it. It talks to the metadata service with a transport of its own (no
+// proxy, 3s timeout), not the one of WithHTTPClient: tests point Endpoint at
+// a fake such as cbrtest.Server's.
 type ECSMetadata struct {
 	// Endpoint is the metadata service's base URL; empty means
 	// http://169.254.169.254. Tests point it at cbrtest.Server.MetadataURL.

@@ -39,6 +39,9 @@ type Client struct {
 // A Retry-After header is honoured when it is no longer than MaxWait; a longer
 // one ends the call at once with the 429 or 503 as an *APIError. The context's
 // deadline bounds the whole call, waits included.
+//
+// WithRetry accepts MaxAttempts from 1 to 20 and 0 <= MinWait <= MaxWait, with
+// MinWait above 0 when MaxAttempts is more than 1.
 type RetryPolicy struct {
 	// MaxAttempts counts every attempt, the first included; 1 means no retry.
 	MaxAttempts int
@@ -48,9 +51,11 @@ type RetryPolicy struct {
 	MaxWait time.Duration
 }
 
-// DefaultRetryPolicy is the policy of a client built without WithRetry:
+// DefaultRetryPolicy returns the policy of a client built without WithRetry:
 // 4 attempts, waits from 500ms up to 20s.
-var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 4, MinWait: 500 * time.Millisecond, MaxWait: 20 * time.Second}
+func DefaultRetryPolicy() RetryPolicy {
+	return RetryPolicy{MaxAttempts: 4, MinWait: 500 * time.Millisecond, MaxWait: 20 * time.Second}
+}
 
 // Option configures a Client in NewClient.
 type Option func(*config) error
@@ -198,7 +203,7 @@ func WithUserAgent(product string) Option {
 // WithRegion) and credentials are required, and a project ID unless the
 // client can look it up in IAM (see WithRegion).
 func NewClient(opts ...Option) (*Client, error) {
-	cfg := config{retry: DefaultRetryPolicy}
+	cfg := config{retry: DefaultRetryPolicy()}
 	for _, opt := range opts {
 		if opt == nil {
 			continue

@@ -231,9 +231,9 @@ func TestTransportStack(t *testing.T) {
 	assert.NotSame(t, http.DefaultTransport, base1)
 	assert.NotSame(t, base1, base2)
 	assert.Nil(t, c1.http.Logger, "no logging by default")
-	assert.Equal(t, DefaultRetryPolicy.MaxAttempts-1, c1.http.RetryMax)
-	assert.Equal(t, DefaultRetryPolicy.MinWait, c1.http.RetryWaitMin)
-	assert.Equal(t, DefaultRetryPolicy.MaxWait, c1.http.RetryWaitMax)
+	assert.Equal(t, DefaultRetryPolicy().MaxAttempts-1, c1.http.RetryMax)
+	assert.Equal(t, DefaultRetryPolicy().MinWait, c1.http.RetryWaitMin)
+	assert.Equal(t, DefaultRetryPolicy().MaxWait, c1.http.RetryWaitMax)
 
 	// WithHTTPClient: its transport and timeout are used; it is not modified.
 	rt := http.RoundTripper(&http.Transport{})
@@ -247,5 +247,5 @@ func TestTransportStack(t *testing.T) {
 }
 
 func TestDefaultRetryPolicy(t *testing.T) {
-	assert.Equal(t, RetryPolicy{MaxAttempts: 4, MinWait: 500 * time.Millisecond, MaxWait: 20 * time.Second}, DefaultRetryPolicy)
+	assert.Equal(t, RetryPolicy{MaxAttempts: 4, MinWait: 500 * time.Millisecond, MaxWait: 20 * time.Second}, DefaultRetryPolicy())
 }

@@ -52,7 +52,8 @@
 //   - [AKSK] signs every attempt with SDK-HMAC-SHA256, with a SecurityToken
 //     for temporary keys;
 //   - [IAMPassword] gets a project-scoped IAM token, caches it and renews it
-//     before it expires, or at once after a 401;
+//     before it expires, or at once when CBR refuses with a 401 a token older
+//     than a minute;
 //   - [ECSMetadata] gets the temporary keys of the cloud server's agency from
 //     the ECS metadata service, for installers on Huawei Cloud servers;
 //   - [Token] is a static project-scoped IAM token, sent as the X-Auth-Token
@@ -61,8 +62,9 @@
 // [FromEnv] reads the official SDKs' HUAWEICLOUD_SDK_* variables and
 // credentials file, only when given. Credentials are applied to every attempt
 // afresh, beneath the retries, and are sent only to the endpoint's host; the
-// client follows no redirect. No credential prints its secret, with any fmt
-// verb, with log/slog or as JSON.
+// client follows no redirect. No credential prints its secret with any fmt
+// verb, with log/slog or as JSON, but fmt cannot redact one held in an
+// unexported field of your own struct: keep credentials out of what you print.
 //
 // # Errors
 //

@@ -72,18 +72,27 @@ type AgentUpdate struct {
 // Agent is an agent as the API reports it. Timestamps the server leaves out,
 // sends as null or as "" are the zero time.
 type Agent struct {
-	AgentID        string      `json:"agent_id"`
-	AgentVersion   string      `json:"agent_version,omitempty"`
-	AgentType      AgentType   `json:"agent_type,omitempty"`
-	HostName       string      `json:"host_name,omitempty"`
-	HostNickname   string      `json:"host_nickname,omitempty"`
-	HostIP         string      `json:"host_ip,omitempty"`
-	HostOS         string      `json:"host_os,omitempty"`
-	Status         AgentStatus `json:"status,omitempty"`
-	CreatedAt      time.Time   `json:"created_at"`
-	UpdatedAt      time.Time   `json:"updated_at"`
-	LastActiveTime time.Time   `json:"last_active_time"`
-	Paths          []Path      `json:"paths,omitempty"`
+	// AgentID is the agent's ID, the one it was registered with.
+	AgentID string `json:"agent_id"`
+	// AgentVersion is the version the agent reported, such as "1.0.0".
+	AgentVersion string `json:"agent_version,omitempty"`
+	// AgentType is where the agent is installed: cloud or native.
+	AgentType AgentType `json:"agent_type,omitempty"`
+	// HostName, HostNickname, HostIP and HostOS describe the agent's host.
+	HostName     string `json:"host_name,omitempty"`
+	HostNickname string `json:"host_nickname,omitempty"`
+	HostIP       string `json:"host_ip,omitempty"`
+	HostOS       string `json:"host_os,omitempty"`
+	// Status is normal, abnormal or uninstall, or a status this SDK does not know.
+	Status AgentStatus `json:"status,omitempty"`
+	// CreatedAt is when the agent was registered (installed).
+	CreatedAt time.Time `json:"created_at"`
+	// UpdatedAt is when the agent was last changed.
+	UpdatedAt time.Time `json:"updated_at"`
+	// LastActiveTime is when the agent was last active.
+	LastActiveTime time.Time `json:"last_active_time"`
+	// Paths are the agent's backup paths; the API leaves them out of some answers.
+	Paths []Path `json:"paths,omitempty"`
 }
 
 // UnmarshalJSON decodes an agent, accepting every timestamp form the API uses.
@@ -104,10 +113,14 @@ func (a Agent) MarshalJSON() ([]byte, error) {
 
 // Path is a backup path of an agent.
 type Path struct {
-	ID      string     `json:"id"`
-	Status  PathStatus `json:"status,omitempty"`
-	AgentID string     `json:"agent_id,omitempty"`
-	DirPath string     `json:"dir_path"`
+	// ID is the path's ID.
+	ID string `json:"id"`
+	// Status is available or remove, or a status this SDK does not know.
+	Status PathStatus `json:"status,omitempty"`
+	// AgentID is the ID of the agent the path belongs to.
+	AgentID string `json:"agent_id,omitempty"`
+	// DirPath is the directory backed up, such as "/opt/backup".
+	DirPath string `json:"dir_path"`
 	// ExcludePaths lists the excluded directories and patterns. The wire form is
 	// one comma-separated string; the feature is in public beta.
 	ExcludePaths []string `json:"exclude_paths,omitempty"`
@@ -333,6 +346,7 @@ type ListAgentsOptions struct {
 
 // AgentList is one page of agents, as ListAgents returns it.
 type AgentList struct {
+	// Agents are the agents of this page.
 	Agents []Agent `json:"agents"`
 	// Count is the API's "client quantity". The API reference does not say
 	// whether it counts every matching agent or only this page's.
@@ -403,6 +417,7 @@ type AgentCheckRequest struct {
 // as false or 0: a nil Installed is not a report that no agent is installed.
 // For the strings, null and "" say the same thing, so they are plain strings.
 type AgentCheck struct {
+	// ResourceID is the ID of the server checked.
 	ResourceID string `json:"resource_id"`
 	// Installed reports whether an agent is installed; nil when the server does not say.
 	Installed *bool `json:"installed"`
@@ -410,8 +425,9 @@ type AgentCheck struct {
 	IsOld *bool `json:"is_old"`
 	// Version is the agent's version.
 	Version string `json:"version"`
-	// Code and Message describe why the agent cannot be reached; Code is nil
-	// when there is no such error.
-	Code    *int   `json:"code"`
+	// Code is the error code of why the agent cannot be reached; nil when
+	// there is no such error.
+	Code *int `json:"code"`
+	// Message describes why the agent cannot be reached.
 	Message string `json:"message"`
 }

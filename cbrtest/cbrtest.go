@@ -41,7 +41,9 @@ const wireTimeLayout = "2006-01-02T15:04:05.000000"
 // maxBody is the largest request body the fake accepts.
 const maxBody = 1 << 20
 
-// Server is a running fake of the CBR agent API on a loopback address.
+// Server is a running fake of the CBR agent API on a loopback address. Its
+// exported fields are set by NewServer and are read-only afterwards; change
+// the server through its methods.
 type Server struct {
 	// URL is the endpoint, such as "http://127.0.0.1:41234".
 	URL string
