@@ -16,10 +16,15 @@ import (
 	"github.com/cbrsdk/cbr"
 )
 
-// assertAPIHeaders checks the headers every call carries.
-func assertAPIHeaders(t *testing.T, req *http.Request, userAgent string) {
+// assertAPIHeaders checks the headers every call carries, and the content
+// type of a call with a body; a call without one (GET, DELETE) sends none.
+func assertAPIHeaders(t *testing.T, req *http.Request, userAgent string, hasBody bool) {
 	t.Helper()
-	assert.Equal(t, "application/json;charset=UTF-8", req.Header.Get("Content-Type"))
+	if hasBody {
+		assert.Equal(t, "application/json;charset=UTF-8", req.Header.Get("Content-Type"))
+	} else {
+		assert.NotContains(t, req.Header, "Content-Type", "no body, so no content type")
+	}
 	assert.Equal(t, "application/json", req.Header.Get("Accept"))
 	assert.Equal(t, userAgent, req.Header.Get("User-Agent"))
 	assert.Equal(t, testProject, req.Header.Get("X-Project-Id"))
@@ -41,7 +46,7 @@ func TestRegisterAgentWire(t *testing.T) {
 	assert.Equal(t, "POST", req.Method)
 	assert.Equal(t, "/v3/"+testProject+"/agents", req.URL.EscapedPath())
 	assert.Empty(t, req.URL.RawQuery)
-	assertAPIHeaders(t, req, "cbr-go/"+cbr.Version)
+	assertAPIHeaders(t, req, "cbr-go/"+cbr.Version, true)
 	want := compact(t, "register_request.json")
 	assert.Equal(t, want, st.bodies[0], "the documented request, byte for byte")
 	assert.JSONEq(t, string(golden(t, "register_request.json")), st.bodies[0])
@@ -69,7 +74,7 @@ func TestUpdateAgentWire(t *testing.T) {
 	req := st.reqs[0]
 	assert.Equal(t, "PUT", req.Method)
 	assert.Equal(t, "/v3/"+testProject+"/agents/"+id, req.URL.EscapedPath())
-	assertAPIHeaders(t, req, "my-installer/2.1 cbr-go/"+cbr.Version)
+	assertAPIHeaders(t, req, "my-installer/2.1 cbr-go/"+cbr.Version, true)
 	assert.Equal(t, compact(t, "update_request.json"), st.bodies[0])
 
 	require.NotNil(t, agent)

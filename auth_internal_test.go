@@ -87,20 +87,40 @@ func TestCallersShareAMetadataFetchThatTimesOut(t *testing.T) {
 	creds, err := ECSMetadata{Endpoint: meta.URL}.bind(binding{now: time.Now})
 	require.NoError(t, err)
 	m := creds.(*metadataKeys)
-	m.timeout = 100 * time.Millisecond
+	m.timeout = 2 * time.Second // long enough for the others to join the fetch
 
 	errs := make(chan error, 3)
-	authenticate := func() {
-		errs <- m.Authenticate(httptest.NewRequest(http.MethodGet, "https://cbr.example.com/", nil), nil)
+	authenticate := func(ctx context.Context) {
+		req := httptest.NewRequest(http.MethodGet, "https://cbr.example.com/", nil).WithContext(ctx)
+		errs <- m.Authenticate(req, nil)
 	}
-	go authenticate()
-	<-arrived // the first caller's fetch is under way: the others wait for it
-	go authenticate()
-	go authenticate()
+	go authenticate(context.Background())
+	waitClosed(t, arrived, "the first caller's fetch")
+	// The first caller's fetch is under way: the others wait for it.
+	for range 2 {
+		waiter := &doneWatcher{Context: context.Background(), asked: make(chan struct{})}
+		go authenticate(waiter)
+		waitClosed(t, waiter.asked, "a caller waiting for the fetch")
+	}
 	for range 3 {
-		assert.ErrorIs(t, <-errs, context.DeadlineExceeded)
+		select {
+		case err := <-errs:
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+		case <-time.After(10 * time.Second):
+			t.Fatal("a caller did not return")
+		}
 	}
 	assert.Equal(t, int32(1), requests.Load(), "a fetch that timed out on its own is not run again for those waiting")
+}
+
+// waitClosed waits for ch to be closed, failing the test after 10 seconds.
+func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
 }
 
 // doneWatcher is a context that reports when its Done channel is first asked

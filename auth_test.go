@@ -173,7 +173,7 @@ func TestAKSKSecurityTokenIsSentAndSigned(t *testing.T) {
 
 	// The token is covered by the signature: another token breaks it.
 	r.Header.Set("X-Security-Token", "sts-token-2")
-	assert.ErrorContains(t, cbrtest.VerifySignature(r, "TEMPAK", "tempsecret", time.Now()), "verify aksk signature fail")
+	assert.EqualError(t, cbrtest.VerifySignature(r, "TEMPAK", "tempsecret", time.Now()), "cbrtest: verify aksk signature fail")
 }
 
 func TestAKSKSignsEveryAttemptAfresh(t *testing.T) {
@@ -212,7 +212,8 @@ func TestAKSKWrongSecretKeyIsRejected(t *testing.T) {
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, http.StatusUnauthorized, apiErr.StatusCode)
 	assert.Equal(t, "APIGW.0301", apiErr.Code)
-	assert.Contains(t, apiErr.Message, "verify aksk signature fail")
+	assert.Equal(t, "Incorrect IAM authentication information: verify aksk signature fail", apiErr.Message,
+		"the gateway's message, without the cbrtest prefix of VerifySignature")
 	assert.ErrorIs(t, err, cbr.ErrUnauthorized)
 	assert.Equal(t, 1, apiErr.Attempts, "a 401 is not retried, and static keys are not renewed")
 	assert.Equal(t, 1, srv.Requests())

@@ -35,8 +35,7 @@ func TestShowAgent(t *testing.T) {
 	assert.Equal(t, "/v3/"+testProject+"/agents/"+testAgentID, req.URL.Path)
 	assert.Empty(t, req.URL.RawQuery)
 	assert.Empty(t, st.bodies[0])
-	assert.Empty(t, req.Header.Get("Content-Type"), "a GET has no body, so no content type")
-	assert.Equal(t, testToken, req.Header.Get("X-Auth-Token"))
+	assertAPIHeaders(t, req, "cbr-go/"+cbr.Version, false)
 
 	assert.Equal(t, testAgentID, a.AgentID)
 	assert.Equal(t, cbr.AgentStatusNormal, a.Status)
@@ -97,6 +96,7 @@ func TestUnregisterAgentWire(t *testing.T) {
 	assert.Equal(t, "DELETE", st.reqs[0].Method)
 	assert.Equal(t, "/v3/"+testProject+"/agents/"+testAgentID, st.reqs[0].URL.Path)
 	assert.Empty(t, st.bodies[0])
+	assertAPIHeaders(t, st.reqs[0], "cbr-go/"+cbr.Version, false)
 
 	err := c.UnregisterAgent(context.Background(), "a/b")
 	assert.ErrorIs(t, err, cbr.ErrInvalidRequest)

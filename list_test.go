@@ -39,6 +39,7 @@ func TestListAgentsWire(t *testing.T) {
 	assert.Equal(t, "/v3/"+testProject+"/agents", st.reqs[0].URL.Path)
 	assert.Equal(t, "agent_id=a&agent_id=b&limit=2&offset=0&status=normal", st.reqs[0].URL.RawQuery)
 	assert.Empty(t, st.bodies[0])
+	assertAPIHeaders(t, st.reqs[0], "cbr-go/"+cbr.Version, false)
 
 	assert.Equal(t, 2, list.Count)
 	assert.Equal(t, 1000, list.Limit)

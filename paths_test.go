@@ -29,7 +29,9 @@ func TestAddAgentPathsWire(t *testing.T) {
 	require.Equal(t, 2, st.count())
 	assert.Equal(t, "POST", st.reqs[0].Method)
 	assert.Equal(t, "/v3/"+testProject+"/agents/"+testAgentID+"/add-path", st.reqs[0].URL.Path)
-	assert.Equal(t, "application/json;charset=UTF-8", st.reqs[0].Header.Get("Content-Type"))
+	for _, req := range st.reqs {
+		assertAPIHeaders(t, req, "cbr-go/"+cbr.Version, true)
+	}
 	assert.JSONEq(t, `{"add_path":["/opt/backup","/var/log","/tmp/backup"],
 		"exclude_path":[{"path_name":"/var/log","exclude_path_name":["/var/log/old","*.gz"]}]}`, st.bodies[0])
 	assert.JSONEq(t, `{"add_path":["D:\\data"]}`, st.bodies[1], "no exclude_path when there is none")
@@ -47,6 +49,7 @@ func TestRemoveAgentPathsWire(t *testing.T) {
 	require.Equal(t, 1, st.count())
 	assert.Equal(t, "POST", st.reqs[0].Method)
 	assert.Equal(t, "/v3/"+testProject+"/agents/"+testAgentID+"/remove-path", st.reqs[0].URL.Path)
+	assertAPIHeaders(t, st.reqs[0], "cbr-go/"+cbr.Version, true)
 	assert.JSONEq(t, `{"remove_path":["/tmp","/home"]}`, st.bodies[0])
 }
 
@@ -196,6 +199,7 @@ func TestCheckAgentsWire(t *testing.T) {
 	require.Equal(t, 1, st.count())
 	assert.Equal(t, "POST", st.reqs[0].Method)
 	assert.Equal(t, "/v3/"+testProject+"/agent/check", st.reqs[0].URL.Path)
+	assertAPIHeaders(t, st.reqs[0], "cbr-go/"+cbr.Version, true)
 	assert.JSONEq(t, `{"agent_status":[
 		{"resource_id":"6c0e29fc-5eaa-4f76-af9e-cc79895f70d7","resource_type":"OS::Nova::Server","resource_name":"ecs-8f7b"},
 		{"resource_id":"r2","resource_type":"OS::Ironic::BareMetalServer"},

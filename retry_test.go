@@ -303,6 +303,7 @@ func TestContextDoneAfterAnswer(t *testing.T) {
 }
 
 func TestRetryPerAttemptTimeout(t *testing.T) {
+	t.Parallel() // it waits out a timeout
 	var hits atomic.Int32
 	done := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -317,7 +318,9 @@ func TestRetryPerAttemptTimeout(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(done)
-	c := newServerClient(t, srv.URL, cbr.WithHTTPClient(&http.Client{Timeout: 100 * time.Millisecond}))
+	// The first attempt hangs until this timeout ends it; the second has it
+	// all to answer, however loaded the machine.
+	c := newServerClient(t, srv.URL, cbr.WithHTTPClient(&http.Client{Timeout: time.Second}))
 
 	_, err := c.RegisterAgent(context.Background(), documentedRegister)
 	require.NoError(t, err)

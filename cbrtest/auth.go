@@ -192,14 +192,19 @@ func (s *Server) secretFor(ak string) (secret, token string, err error) {
 // gateway does: the access key must be accessKey, X-Sdk-Date must be signed
 // and within MaxClockSkew of now, and the signature, computed with secretKey
 // over the headers that SignedHeaders lists, must match. It reads r.Body and
-// puts it back. Use it in a handler of your own fake.
+// puts it back. Use it in a handler of your own fake. Its errors hold the
+// reason the gateway gives, prefixed "cbrtest: ".
 func VerifySignature(r *http.Request, accessKey, secretKey string, now time.Time) error {
-	return verify(r, func(ak string) (string, string, error) {
+	err := verify(r, func(ak string) (string, string, error) {
 		if ak != accessKey {
 			return "", "", fmt.Errorf("get secretKey failed, ak:%s, err:ak not exist", ak)
 		}
 		return secretKey, "", nil
 	}, now)
+	if err != nil {
+		return fmt.Errorf("cbrtest: %w", err)
+	}
+	return nil
 }
 
 // verify checks the signature of r, with the secret key and security token

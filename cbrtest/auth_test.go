@@ -79,6 +79,7 @@ func TestVerifySignatureDocVector(t *testing.T) {
 			}
 			err := VerifySignature(r, v1AK, sk, now)
 			require.Error(t, err)
+			assert.True(t, strings.HasPrefix(err.Error(), "cbrtest: "), "error %q", err)
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
@@ -109,7 +110,7 @@ func TestVerifySignatureBodyVector(t *testing.T) {
 
 	err = VerifySignature(newRequest(strings.TrimSuffix(body, "\n")), "AccessKey", "SecretKey", now)
 	require.Error(t, err, "one byte less of body must break the signature")
-	assert.Contains(t, err.Error(), "verify aksk signature fail")
+	assert.EqualError(t, err, "cbrtest: verify aksk signature fail")
 
 	unsigned := newRequest("anything")
 	unsigned.Header.Set("X-Sdk-Content-Sha256", "UNSIGNED-PAYLOAD")
