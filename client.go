@@ -308,7 +308,7 @@ func isLoopback(host string) bool {
 // to /v3/{project_id}/ and already escaped.
 func (c *Client) do(ctx context.Context, op, method, path string, query url.Values, in, out any) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("cbr: %s: %w", op, err)
+		return &opError{op: op, err: err}
 	}
 	projectID, err := c.project(ctx)
 	if err != nil {
@@ -327,9 +327,10 @@ func (c *Client) do(ctx context.Context, op, method, path string, query url.Valu
 	st, _ := ctx.Value(callStateKey{}).(*callState) // an operation's own, to read after the call
 	if st == nil {
 		st = &callState{}
+		ctx = context.WithValue(ctx, callStateKey{}, st)
 	}
 	st.body = body
-	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, callStateKey{}, st), method, u, body)
+	req, err := retryablehttp.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
 		return fmt.Errorf("cbr: %s: %w", op, err)
 	}
