@@ -148,7 +148,7 @@ func (s *Server) registerAgent(w http.ResponseWriter, r *http.Request) {
 		} `json:"agent"`
 	}
 	if !decode(w, r, &body) || body.Agent == nil {
-		writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent ")
+		writeInvalid(w, "Invalid agent ")
 		return
 	}
 	in := body.Agent
@@ -156,7 +156,7 @@ func (s *Server) registerAgent(w http.ResponseWriter, r *http.Request) {
 	if id == "" || deref(in.HostName) == "" || deref(in.HostIP) == "" || deref(in.HostOS) == "" ||
 		(in.AgentType != nil && *in.AgentType != "cloud" && *in.AgentType != "native") ||
 		(in.AgentVersion != nil && !agentVersion.MatchString(*in.AgentVersion)) || strings.ContainsAny(id, "/") {
-		writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
+		writeInvalid(w, "Invalid agent "+id)
 		return
 	}
 	now := s.stamp()
@@ -185,7 +185,7 @@ func (s *Server) showAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	if !ok {
-		writeError(w, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
+		writeAgentNotFound(w, id)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"agent": resp})
@@ -204,7 +204,7 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) {
 		} `json:"agent"`
 	}
 	if !decode(w, r, &body) || body.Agent == nil || body.Agent.Status != "uninstall" {
-		writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
+		writeInvalid(w, "Invalid agent "+id)
 		return
 	}
 	s.mu.Lock()
@@ -217,11 +217,11 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	if !ok {
-		writeError(w, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
+		writeAgentNotFound(w, id)
 		return
 	}
 	if wasUninstalled {
-		writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
+		writeInvalid(w, "Invalid agent "+id)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"agent": resp})
@@ -237,7 +237,7 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {
 	if q.Has("limit") {
 		n, err := strconv.Atoi(q.Get("limit"))
 		if err != nil || n < 1 || n > 1000 {
-			writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent query: limit "+q.Get("limit"))
+			writeInvalid(w, "Invalid agent query: limit "+q.Get("limit"))
 			return
 		}
 		limit = n
@@ -245,7 +245,7 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {
 	if q.Has("offset") {
 		n, err := strconv.Atoi(q.Get("offset"))
 		if err != nil || n < 0 {
-			writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent query: offset "+q.Get("offset"))
+			writeInvalid(w, "Invalid agent query: offset "+q.Get("offset"))
 			return
 		}
 		offset = n
@@ -274,7 +274,7 @@ func (s *Server) unregisterAgent(w http.ResponseWriter, r *http.Request) {
 	delete(s.agents, id)
 	s.mu.Unlock()
 	if !ok {
-		writeError(w, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
+		writeAgentNotFound(w, id)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -293,18 +293,18 @@ func (s *Server) addAgentPaths(w http.ResponseWriter, r *http.Request) {
 		} `json:"exclude_path"`
 	}
 	if !decode(w, r, &body) || len(body.AddPath) == 0 {
-		writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
+		writeInvalid(w, "Invalid agent "+id)
 		return
 	}
 	for _, p := range body.AddPath {
 		if !backupPath.MatchString(p) {
-			writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id+": invalid path "+p)
+			writeInvalid(w, "Invalid agent "+id+": invalid path "+p)
 			return
 		}
 	}
 	for _, e := range body.ExcludePath {
 		if !slices.Contains(body.AddPath, e.PathName) {
-			writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id+": exclude_path of a path not in add_path: "+e.PathName)
+			writeInvalid(w, "Invalid agent "+id+": exclude_path of a path not in add_path: "+e.PathName)
 			return
 		}
 	}
@@ -312,7 +312,7 @@ func (s *Server) addAgentPaths(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	a, ok := s.agents[id]
 	if !ok {
-		writeError(w, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
+		writeAgentNotFound(w, id)
 		return
 	}
 	added, existed := []string{}, []string{}
@@ -348,14 +348,14 @@ func (s *Server) removeAgentPaths(w http.ResponseWriter, r *http.Request) {
 		RemovePath []string `json:"remove_path"`
 	}
 	if !decode(w, r, &body) || len(body.RemovePath) == 0 {
-		writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent "+id)
+		writeInvalid(w, "Invalid agent "+id)
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.agents[id]
 	if !ok {
-		writeError(w, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
+		writeAgentNotFound(w, id)
 		return
 	}
 	removed, notExisted := []string{}, []string{}
@@ -404,7 +404,7 @@ func (s *Server) checkAgents(w http.ResponseWriter, r *http.Request) {
 		} `json:"agent_status"`
 	}
 	if !decode(w, r, &body) || len(body.AgentStatus) == 0 {
-		writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent check request")
+		writeInvalid(w, "Invalid agent check request")
 		return
 	}
 	out := make([]agentCheck, 0, len(body.AgentStatus))
@@ -412,7 +412,7 @@ func (s *Server) checkAgents(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	for _, res := range body.AgentStatus {
 		if res.ResourceID == "" || res.ResourceType != string(cbr.ResourceTypeServer) && res.ResourceType != string(cbr.ResourceTypeBareMetalServer) {
-			writeError(w, http.StatusBadRequest, "BackupService.7403", "Invalid agent check request: resource "+res.ResourceID)
+			writeInvalid(w, "Invalid agent check request: resource "+res.ResourceID)
 			return
 		}
 		c, ok := s.checks[res.ResourceID]
@@ -450,4 +450,15 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// writeInvalid answers 400 BackupService.7403, CBR's error for invalid input,
+// with msg, which starts like the API's "Invalid agent %(agent_id)s".
+func writeInvalid(w http.ResponseWriter, msg string) {
+	writeError(w, http.StatusBadRequest, "BackupService.7403", msg)
+}
+
+// writeAgentNotFound answers 404 BackupService.7410, CBR's error for an unknown agent.
+func writeAgentNotFound(w http.ResponseWriter, id string) {
+	writeError(w, http.StatusNotFound, "BackupService.7410", "Agent "+id+" not found.")
 }
