@@ -33,30 +33,6 @@ type Client struct {
 	http      *retryablehttp.Client
 }
 
-// RetryPolicy bounds the retries of one call. Only connection failures and the
-// statuses 429, 500, 502, 503 and 504 are retried; the waits between attempts
-// are jittered (full jitter) and grow exponentially from MinWait up to MaxWait.
-// A Retry-After header is honoured when it is no longer than MaxWait; a longer
-// one ends the call at once with the 429 or 503 as an *APIError. The context's
-// deadline bounds the whole call, waits included.
-//
-// WithRetry accepts MaxAttempts from 1 to 20 and 0 <= MinWait <= MaxWait, with
-// MinWait above 0 when MaxAttempts is more than 1.
-type RetryPolicy struct {
-	// MaxAttempts counts every attempt, the first included; 1 means no retry.
-	MaxAttempts int
-	// MinWait is the base of the exponential backoff.
-	MinWait time.Duration
-	// MaxWait caps each wait and the Retry-After the client will honour.
-	MaxWait time.Duration
-}
-
-// DefaultRetryPolicy returns the policy of a client built without WithRetry:
-// 4 attempts, waits from 500ms up to 20s.
-func DefaultRetryPolicy() RetryPolicy {
-	return RetryPolicy{MaxAttempts: 4, MinWait: 500 * time.Millisecond, MaxWait: 20 * time.Second}
-}
-
 // Option configures a Client in NewClient.
 type Option func(*config) error
 
@@ -150,23 +126,6 @@ func WithHTTPClient(hc *http.Client) Option {
 			return errors.New("cbr: HTTP client is nil")
 		}
 		c.httpClient = hc
-		return nil
-	}
-}
-
-// WithRetry sets the retry policy; see RetryPolicy.
-func WithRetry(p RetryPolicy) Option {
-	return func(c *config) error {
-		switch {
-		case p.MaxAttempts < 1 || p.MaxAttempts > 20:
-			return fmt.Errorf("cbr: retry policy: MaxAttempts %d is not within 1 to 20", p.MaxAttempts)
-		case p.MinWait < 0 || p.MaxWait < p.MinWait:
-			return fmt.Errorf("cbr: retry policy: waits must satisfy 0 <= MinWait (%v) <= MaxWait (%v)", p.MinWait, p.MaxWait)
-		case p.MaxAttempts > 1 && p.MinWait == 0:
-			// Retries without a wait would hammer a server that is already failing.
-			return errors.New("cbr: retry policy: MinWait must be positive when MaxAttempts is more than 1")
-		}
-		c.retry = p
 		return nil
 	}
 }

@@ -247,5 +247,9 @@ func TestTransportStack(t *testing.T) {
 }
 
 func TestDefaultRetryPolicy(t *testing.T) {
-	assert.Equal(t, RetryPolicy{MaxAttempts: 4, MinWait: 500 * time.Millisecond, MaxWait: 20 * time.Second}, DefaultRetryPolicy())
+	assert.Equal(t, RetryPolicy{
+		MaxAttempts: 4, MinWait: 500 * time.Millisecond, MaxWait: 20 * time.Second,
+		ThrottleMinWait: time.Second, ThrottleMaxWait: time.Minute,
+		MaxDuration: 15 * time.Minute, AttemptTimeout: 30 * time.Second,
+	}, DefaultRetryPolicy())
 }

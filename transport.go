@@ -7,11 +7,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
-	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -156,27 +154,6 @@ func backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) t
 		return 0
 	}
 	return rand.N(ceiling)
-}
-
-// retryAfter parses a Retry-After header, in seconds or as an HTTP date.
-func retryAfter(resp *http.Response) (time.Duration, bool) {
-	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	if strings.Trim(v, "0123456789") == "" {
-		// Seconds. A value too large for a Duration is a very long wait,
-		// not an absent one.
-		secs, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || secs > int64(math.MaxInt64/time.Second) {
-			return math.MaxInt64, true
-		}
-		return time.Duration(secs) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0), true
-	}
-	return 0, false
 }
 
 // callState follows one call through its attempts. It rides in the request's
