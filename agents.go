@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // RegisterAgent registers an agent, as an agent's installer does:
@@ -122,7 +123,15 @@ type decodeError struct{ op, reason string }
 
 func (e *decodeError) Error() string { return "cbr: " + e.op + ": unexpected response: " + e.reason }
 
-// validate checks an AgentRegister as the API would, before anything is sent.
+// Validate checks in as RegisterAgent does before it sends anything, so that
+// an installer can check its input before anything remote happens: the
+// required fields, the host IP, the agent version's pattern and type, and
+// that no field holds a control character (Unicode category Cc, U+2028 or
+// U+2029) or invalid UTF-8. A failure is a [*ValidationError] with Op
+// "register agent", the error RegisterAgent would return.
+func (in AgentRegister) Validate() error { return in.validate("register agent") }
+
+// validate is Validate with the operation named in the error.
 func (in AgentRegister) validate(op string) error {
 	if err := validateAgentID(op, in.AgentID); err != nil {
 		return err
@@ -136,9 +145,10 @@ func (in AgentRegister) validate(op string) error {
 	}
 	for _, f := range []struct{ name, value string }{
 		{"host_name", in.HostName}, {"host_os", in.HostOS}, {"host_nickname", in.HostNickname},
+		{"agent_version", in.AgentVersion},
 	} {
-		if strings.ContainsFunc(f.value, isControl) {
-			return &ValidationError{Op: op, Field: f.name, Reason: "contains a control character"}
+		if reason := checkText(f.value); reason != "" {
+			return &ValidationError{Op: op, Field: f.name, Reason: reason}
 		}
 	}
 	if ip, err := netip.ParseAddr(in.HostIP); err != nil || ip.Zone() != "" {
@@ -153,6 +163,30 @@ func (in AgentRegister) validate(op string) error {
 		return &ValidationError{Op: op, Field: "agent_type", Reason: "must be cloud or native"}
 	}
 	return nil
+}
+
+// Validate checks in as UpdateAgent does before it sends anything: the API
+// accepts only the status [AgentStatusUninstall]. A failure is a
+// [*ValidationError] with Op "update agent".
+func (in AgentUpdate) Validate() error {
+	if in.Status != AgentStatusUninstall {
+		return &ValidationError{Op: "update agent", Field: "status", Reason: "must be " + string(AgentStatusUninstall)}
+	}
+	return nil
+}
+
+// checkText says why s cannot be sent, or returns "" when it can. The client
+// sends no control character (see isControl), and no invalid UTF-8, which
+// encoding/json would silently replace with U+FFFD. The reason never quotes
+// s, so that an error stays one line.
+func checkText(s string) string {
+	switch {
+	case strings.ContainsFunc(s, isControl):
+		return "contains a control character"
+	case !utf8.ValidString(s):
+		return "is not valid UTF-8"
+	}
+	return ""
 }
 
 // isAgentVersion reports whether v matches the API's pattern
@@ -191,7 +225,7 @@ func validateAgentID(op, id string) error {
 }
 
 // checkID checks an ID that goes into a URL path: non-empty, no "/", not "."
-// or "..", no control character.
+// or "..", no control character, valid UTF-8.
 func checkID(id string) *ValidationError {
 	switch {
 	case id == "":
@@ -200,8 +234,9 @@ func checkID(id string) *ValidationError {
 		return &ValidationError{Reason: `must not be "." or ".."`}
 	case strings.Contains(id, "/"):
 		return &ValidationError{Reason: `must not contain "/"`}
-	case strings.ContainsFunc(id, isControl):
-		return &ValidationError{Reason: "contains a control character"}
+	}
+	if reason := checkText(id); reason != "" {
+		return &ValidationError{Reason: reason}
 	}
 	return nil
 }
@@ -279,8 +314,7 @@ const maxListLimit = 1000
 // Agents to go through every page.
 func (c *Client) ListAgents(ctx context.Context, opts ListAgentsOptions) (*AgentList, error) {
 	const op = "list agents"
-	query, err := opts.query(op)
-	if err != nil {
+	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	var out struct { // AgentList in wire form
@@ -289,7 +323,7 @@ func (c *Client) ListAgents(ctx context.Context, opts ListAgentsOptions) (*Agent
 		Limit  int         `json:"limit"`
 		Offset int         `json:"offset"`
 	}
-	if err := c.do(ctx, op, "GET", "agents", query, nil, &out); err != nil {
+	if err := c.do(ctx, op, "GET", "agents", opts.query(), nil, &out); err != nil {
 		return nil, err
 	}
 	list := &AgentList{Count: out.Count, Limit: out.Limit, Offset: out.Offset}
@@ -302,23 +336,35 @@ func (c *Client) ListAgents(ctx context.Context, opts ListAgentsOptions) (*Agent
 	return list, nil
 }
 
-// query validates opts and returns them as ListAgents' query parameters.
-// offset is always sent; limit only when set.
-func (o ListAgentsOptions) query(op string) (url.Values, error) {
-	if strings.ContainsFunc(string(o.Status), isControl) { // a status the SDK does not name is sent as it is
-		return nil, &ValidationError{Op: op, Field: "status", Reason: "contains a control character"}
+// Validate checks o as ListAgents and Agents do before they send anything:
+// the limit and offset within the API's bounds, the agent IDs, and a status
+// without a control character. A status the SDK does not name is sent as it
+// is: the API documents no list of values for this filter. A failure is a
+// [*ValidationError] with Op "list agents".
+func (o ListAgentsOptions) Validate() error {
+	const op = "list agents"
+	if reason := checkText(string(o.Status)); reason != "" {
+		return &ValidationError{Op: op, Field: "status", Reason: reason}
 	}
 	if o.Limit < 0 || o.Limit > maxListLimit {
-		return nil, &ValidationError{Op: op, Field: "limit", Reason: "must be within 1 to 1000, or 0 for the server's default"}
+		return &ValidationError{Op: op, Field: "limit", Reason: "must be within 1 to 1000, or 0 for the server's default"}
 	}
 	if o.Offset < 0 || o.Offset > math.MaxInt32 {
-		return nil, &ValidationError{Op: op, Field: "offset", Reason: "must be within 0 to 2147483647"}
+		return &ValidationError{Op: op, Field: "offset", Reason: "must be within 0 to 2147483647"}
 	}
-	q := url.Values{}
 	for _, id := range o.AgentIDs {
 		if err := validateAgentID(op, id); err != nil {
-			return nil, err
+			return err
 		}
+	}
+	return nil
+}
+
+// query returns o, which must be valid, as ListAgents' query parameters.
+// offset is always sent; limit only when set.
+func (o ListAgentsOptions) query() url.Values {
+	q := url.Values{}
+	for _, id := range o.AgentIDs {
 		q.Add("agent_id", id)
 	}
 	if o.Status != "" {
@@ -328,7 +374,7 @@ func (o ListAgentsOptions) query(op string) (url.Values, error) {
 		q.Set("limit", strconv.Itoa(o.Limit))
 	}
 	q.Set("offset", strconv.Itoa(o.Offset))
-	return q, nil
+	return q
 }
 
 // Agents returns every agent opts selects, page after page from opts.Offset,

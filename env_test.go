@@ -232,7 +232,7 @@ func TestFromEnvErrorsNameWhatIsMissing(t *testing.T) {
 		"bad endpoint": {opts: region, vars: with("HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1", "ftp://cbr.example.com"),
 			want: `cbr: FromEnv: HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1: invalid endpoint: scheme "ftp" is not http or https`},
 		"plain http endpoint": {opts: region, vars: with("HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1", "http://cbr.example.com"),
-			want: "cbr: FromEnv: HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1: endpoint cbr.example.com is plain http on a non-loopback host: use https, or WithInsecureHTTP"},
+			want: "cbr: FromEnv: HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1: endpoint \"cbr.example.com\" is plain http on a non-loopback host: use https, or WithInsecureHTTP"},
 		"bad IAM endpoint": {vars: with("HUAWEICLOUD_SDK_IAM_ENDPOINT", "https://iam.example.com/?x=1"),
 			want: "cbr: FromEnv: HUAWEICLOUD_SDK_IAM_ENDPOINT: invalid IAM endpoint: it must not have user info, a query or a fragment"},
 		"bad IAM endpoint in the file": {files: map[string]string{defaultProfile: "[basic]\nak = A\nsk = S\niam_endpoint = ftp://iam.example.com\n"},
