@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // regions lists the region IDs that WithRegion knows, in the order of the
@@ -23,48 +24,62 @@ var regions = []string{
 func Regions() []string { return slices.Clone(regions) }
 
 // NearestRegions returns the regions of [Regions] nearest to region, for a
-// "did you mean" message about a mistyped region ID: those that are the
-// fewest single-character edits (insertions, deletions, substitutions) away,
-// in the order of Regions, if that is at most 2 edits; nil otherwise. Case
-// and surrounding spaces are ignored, so a known region, or one that differs
-// only in case, is its own nearest. "ap-southeast1" gives ap-southeast-1;
-// "cn-north-3" gives cn-north-1, cn-north-2, cn-north-4 and cn-north-9.
+// "did you mean" message about a mistyped region ID: those one typo away,
+// in the order of Regions, or nil when none is. Case and the separators
+// "-", "_", "." and " " are ignored; a typo is one character added, dropped
+// or replaced, or two neighbours swapped. So "ap-southeast1", "AP_SOUTHEAST_1"
+// and "ap-southaest-1" give ap-southeast-1; "cn-north-3" gives cn-north-1,
+// cn-north-2, cn-north-4 and cn-north-9; a known region is its own nearest.
 func NearestRegions(region string) []string {
-	const maxEdits = 2
-	region = strings.ToLower(strings.TrimSpace(region))
+	key := regionKey(region)
 	var nearest []string
-	best := maxEdits + 1
 	for _, r := range regions {
-		switch d := editDistance(region, r); {
-		case d < best:
-			best, nearest = d, []string{r}
-		case d == best:
+		if key != "" && typos(key, regionKey(r)) <= 1 {
 			nearest = append(nearest, r)
 		}
+	}
+	if i := slices.IndexFunc(nearest, func(r string) bool { return regionKey(r) == key }); i >= 0 {
+		return nearest[i : i+1] // an exact match is the only answer
 	}
 	return nearest
 }
 
-// editDistance is the Levenshtein distance between a and b, counted in bytes
-// (region IDs are ASCII).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+// regionKey is region lowercased, without separators.
+func regionKey(region string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '-', '_', '.', ' ':
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, region)
+}
+
+// typos is the number of edits between a and b, each edit a byte inserted,
+// deleted or replaced, or two adjacent bytes swapped (the optimal string
+// alignment distance).
+func typos(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return d[len(a)][len(b)]
 }
 
 // unknownRegionError says that region is not one of Regions, naming the
