@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -377,63 +376,129 @@ func (o ListAgentsOptions) query() url.Values {
 	return q
 }
 
-// Agents returns every agent opts selects, page after page from opts.Offset,
-// each page a ListAgents call of opts.Limit agents (1000 when zero). A page is
-// fetched only when the loop needs its first agent, so breaking out of the
-// loop sends nothing more. The first error is yielded with a nil agent and
-// ends the sequence.
+// Agents returns every agent opts selects, for a range loop:
+//
+//	for a, err := range c.Agents(ctx, cbr.ListAgentsOptions{Status: cbr.AgentStatusNormal}) {
+//		if err != nil {
+//			return err
+//		}
+//		// Changing a here (uninstalling it, say) is safe.
+//	}
+//
+// Agents lists every page (ListAgents calls of opts.Limit agents, 1000 when
+// zero, at least 2) before it yields the first agent, because the API pages
+// by offset: an agent that the loop body takes out of the selection would
+// shift every agent after it one place down, and a listing that went on
+// page by page would skip as many agents as the body took out. What a range
+// over Agents guarantees, whatever changes while it runs:
+//   - The loop body's own changes do not change what is yielded: the
+//     listing is over before the body first runs. Agents are yielded as they
+//     were listed; ask ShowAgent for an agent's state now.
+//   - An agent listed on one page is not yielded again from another.
+//   - An agent that matches opts from the start of the listing to its end is
+//     yielded, even when others add or remove agents meanwhile: each page
+//     overlaps the one before by one agent, and when that agent is not one
+//     already listed (so agents before it were removed and the pages
+//     shifted), or a page brings no agent not listed yet, the listing starts
+//     again, up to 3 times in all; then an error is yielded rather than an
+//     incomplete set. This relies on the API keeping its order between
+//     pages, as it documents no order.
+//   - An agent added during the listing is yielded if its place comes after
+//     the page being read, and not otherwise; one added (or changed to
+//     match) after the listing, by the loop body or anyone, is not yielded.
+//     One removed during the listing may be yielded; one removed after it
+//     is yielded as listed.
+//   - An error (invalid opts, a failed page) is yielded alone, with a nil
+//     agent, before any agent, and ends the sequence.
+//   - Nothing is sent once the first agent is yielded, so breaking out of
+//     the loop sends nothing more. Each range lists afresh, from opts.Offset.
+//
+// The cost is memory for every selected agent, and the time of the whole
+// listing (one request per 999 agents, per 1000 on the first page) before
+// the first agent.
 //
 // The API does not say whether a page's count is the number of matching
 // agents or the page's size, so Agents relies on it only when it is larger than
-// the page, where it can only be a total: the sequence ends when offset reaches
-// that count, at an empty page, or at a page shorter than its limit. A page
-// that repeats the one before it, as from a server that ignores offset, is an
-// error rather than an endless loop.
+// the page, where it can only be a total: the listing ends when offset reaches
+// that count, at an empty page, or at a page shorter than its limit.
 func (c *Client) Agents(ctx context.Context, opts ListAgentsOptions) iter.Seq2[*Agent, error] {
 	return func(yield func(*Agent, error) bool) {
-		opts := opts // each range starts from the options given
-		if opts.Limit == 0 {
-			opts.Limit = maxListLimit
+		var agents []Agent
+		err := errListingShifted
+		for i := 0; i < maxListings && err == errListingShifted; i++ {
+			agents, err = c.listAll(ctx, opts)
 		}
-		var prev []Agent
-		for {
-			page, err := c.ListAgents(ctx, opts)
-			if err != nil {
-				yield(nil, err)
+		if err == errListingShifted {
+			err = fmt.Errorf("cbr: list agents: the agents changed while they were listed, %d times in a row (or the server ignores offset)", maxListings)
+		}
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		for i := range agents {
+			if !yield(&agents[i], nil) {
 				return
 			}
-			if prev != nil && samePage(prev, page.Agents) {
-				yield(nil, fmt.Errorf("cbr: list agents: the page at offset %d repeats the page before it; is offset ignored?", opts.Offset))
-				return
-			}
-			for i := range page.Agents {
-				if !yield(&page.Agents[i], nil) {
-					return
-				}
-			}
-			n, size := len(page.Agents), opts.Limit
-			if page.Limit > 0 && page.Limit < size {
-				size = page.Limit // the server's cap
-			}
-			switch {
-			case n == 0:
-				return
-			case page.Count > n: // a total
-				if opts.Offset+n >= page.Count {
-					return
-				}
-			case n < size:
-				return
-			}
-			opts.Offset += n
-			prev = page.Agents
 		}
 	}
 }
 
-// samePage reports whether two pages hold the same agents in the same order.
-func samePage(a, b []Agent) bool {
-	return slices.EqualFunc(a, b, func(x, y Agent) bool { return x.AgentID == y.AgentID })
+// maxListings bounds how many times Agents lists when the agents change
+// while it lists them.
+const maxListings = 3
+
+// errListingShifted reports a listing that others changed while it was read.
+var errListingShifted = errors.New("cbr: list agents: the listing shifted")
+
+// listAll lists every agent opts selects, from opts.Offset, each page
+// overlapping the one before by one agent. It returns errListingShifted when
+// that agent is not one already listed, or when a full page brings nothing
+// new.
+func (c *Client) listAll(ctx context.Context, opts ListAgentsOptions) ([]Agent, error) {
+	if opts.Limit == 0 {
+		opts.Limit = maxListLimit
+	}
+	opts.Limit = max(opts.Limit, 2) // a page of one could only repeat the overlap
+	var all []Agent
+	listed := make(map[string]bool)
+	for first := true; ; first = false {
+		page, err := c.ListAgents(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		n := len(page.Agents)
+		if !first && (n == 0 || !listed[page.Agents[0].AgentID]) {
+			return nil, errListingShifted
+		}
+		fresh := 0
+		for _, a := range page.Agents { // what earlier pages listed is dropped
+			if !listed[a.AgentID] {
+				all = append(all, a)
+				fresh++
+			}
+		}
+		for _, a := range page.Agents {
+			listed[a.AgentID] = true
+		}
+		size := opts.Limit
+		if page.Limit > 0 && page.Limit < size {
+			size = page.Limit // the server's cap
+		}
+		switch {
+		case n == 0:
+			return all, nil
+		case page.Count > n: // a total
+			if opts.Offset+n >= page.Count {
+				return all, nil
+			}
+		case n < size:
+			return all, nil
+		}
+		if fresh == 0 {
+			return nil, errListingShifted
+		}
+		opts.Offset += n - 1
+	}
 }
 
 // UnregisterAgent removes an agent: DELETE /v3/{project_id}/agents/{agent_id}.
