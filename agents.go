@@ -122,7 +122,7 @@ type decodeError struct{ op, reason string }
 
 func (e *decodeError) Error() string { return "cbr: " + e.op + ": unexpected response: " + e.reason }
 
-// Validate checks in as RegisterAgent does before it sends anything, so that
+// Validate checks in as [Client.RegisterAgent] does before it sends anything, so that
 // an installer can check its input before anything remote happens: the
 // required fields, the host IP, the agent version's pattern and type, and
 // that no field holds a control character (Unicode category Cc, U+2028 or
@@ -164,7 +164,7 @@ func (in AgentRegister) validate(op string) error {
 	return nil
 }
 
-// Validate checks in as UpdateAgent does before it sends anything: the API
+// Validate checks in as [Client.UpdateAgent] does before it sends anything: the API
 // accepts only the status [AgentStatusUninstall]. A failure is a
 // [*ValidationError] with Op "update agent".
 func (in AgentUpdate) Validate() error {
@@ -310,7 +310,9 @@ const codeInvalidAgent = "BackupService.7403"
 const maxListLimit = 1000
 
 // ListAgents returns one page of agents: GET /v3/{project_id}/agents. Use
-// Agents to go through every page.
+// [Client.Agents] to go through every page. opts is checked by
+// [ListAgentsOptions.Validate]; a failure is a [*ValidationError], and
+// nothing is sent.
 func (c *Client) ListAgents(ctx context.Context, opts ListAgentsOptions) (*AgentList, error) {
 	const op = "list agents"
 	if err := opts.Validate(); err != nil {
@@ -335,7 +337,7 @@ func (c *Client) ListAgents(ctx context.Context, opts ListAgentsOptions) (*Agent
 	return list, nil
 }
 
-// Validate checks o as ListAgents and Agents do before they send anything:
+// Validate checks o as [Client.ListAgents] and [Client.Agents] do before they send anything:
 // the limit and offset within the API's bounds, the agent IDs, and a status
 // without a control character. A status the SDK does not name is sent as it
 // is: the API documents no list of values for this filter. A failure is a
@@ -385,7 +387,7 @@ func (o ListAgentsOptions) query() url.Values {
 //		// Changing a here (uninstalling it, say) is safe.
 //	}
 //
-// Agents lists every page (ListAgents calls of opts.Limit agents, 1000 when
+// Agents lists every page ([Client.ListAgents] calls of opts.Limit agents, 1000 when
 // zero, at least 2) before it yields the first agent, because the API pages
 // by offset: an agent that the loop body takes out of the selection would
 // shift every agent after it one place down, and a listing that went on
@@ -393,7 +395,7 @@ func (o ListAgentsOptions) query() url.Values {
 // over Agents guarantees, whatever changes while it runs:
 //   - The loop body's own changes do not change what is yielded: the
 //     listing is over before the body first runs. Agents are yielded as they
-//     were listed; ask ShowAgent for an agent's state now.
+//     were listed; ask [Client.ShowAgent] for an agent's state now.
 //   - An agent listed on one page is not yielded again from another.
 //   - An agent that matches opts from the start of the listing to its end is
 //     yielded, even when others add or remove agents meanwhile: each page
@@ -401,8 +403,8 @@ func (o ListAgentsOptions) query() url.Values {
 //     already listed (so agents before it were removed and the pages
 //     shifted), or a page brings no agent not listed yet, the listing starts
 //     again, up to 3 times in all; then an error is yielded rather than an
-//     incomplete set. This relies on the API keeping its order between
-//     pages, as it documents no order.
+//     incomplete set. The API documents no order: this relies on it
+//     keeping one order from page to page.
 //   - An agent added during the listing is yielded if its place comes after
 //     the page being read, and not otherwise; one added (or changed to
 //     match) after the listing, by the loop body or anyone, is not yielded.

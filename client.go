@@ -94,9 +94,17 @@ func WithRegion(region string) Option {
 }
 
 // WithEndpoint sets the API's base URL, such as
-// "https://cbr.ap-southeast-1.myhuaweicloud.com"; it wins over WithRegion's.
+// "https://cbr.ap-southeast-1.myhuaweicloud.com"; it wins over [WithRegion]'s.
 // A URL without a scheme gets https://. Plain http:// is accepted only for a
-// loopback host, unless WithInsecureHTTP is given.
+// loopback host, unless [WithInsecureHTTP] is given.
+//
+// The client adds /v3/{project_id}/... to the URL's path, so a URL whose path
+// names an API version, such as ".../v3", is refused by NewClient. Any other
+// path is a prefix, for a gateway that routes by path:
+// "https://gateway.example.com/cbr" calls
+// https://gateway.example.com/cbr/v3/{project_id}/agents. With [AKSK] the
+// signature covers the whole path, prefix included, so such a gateway must
+// pass the path on as it is, or sign the request again.
 func WithEndpoint(endpoint string) Option {
 	return func(c *config) error {
 		if endpoint == "" {
