@@ -283,6 +283,9 @@ func (c *Client) Format(f fmt.State, _ rune) {
 // "https://cbr.ap-southeast-1.myhuaweicloud.com/v3", is refused: the client
 // adds the version itself, and would call /v3/v3/....
 func parseEndpoint(endpoint, name string, insecureHTTP bool) (*url.URL, error) {
+	if reason := checkText(endpoint); reason != "" {
+		return nil, fmt.Errorf("cbr: invalid %s: %s", name, reason)
+	}
 	if !strings.Contains(endpoint, "://") {
 		endpoint = "https://" + endpoint
 	}

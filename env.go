@@ -182,6 +182,9 @@ func (e *envSource) profile() (profileFile, error) {
 		}
 		path = filepath.Join(home, ".huaweicloud", "credentials")
 	}
+	if reason := checkText(path); reason != "" { // errors below print path as it is
+		return profileFile{}, fmt.Errorf("cbr: FromEnv: credentials file %q %s", path, reason)
+	}
 	data, err := e.readFile(path)
 	switch {
 	case err == nil:

@@ -364,3 +364,27 @@ func TestFromEnvRegionIsNotReadFromTheFile(t *testing.T) {
 	_, err := NewClient(envSources(nil, files))
 	assert.EqualError(t, err, "cbr: missing endpoint: use WithRegion or WithEndpoint")
 }
+
+// TestFromEnvErrorsAreOneLine checks that what FromEnv reads cannot break
+// the line of its error, whatever it holds.
+func TestFromEnvErrorsAreOneLine(t *testing.T) {
+	t.Parallel()
+	for name, vars := range map[string]map[string]string{
+		"credentials file": {"HUAWEICLOUD_SDK_CREDENTIALS_FILE": "/etc/cbr\u2028creds"},
+		"IAM endpoint":     {"HUAWEICLOUD_SDK_AK": "A", "HUAWEICLOUD_SDK_SK": "S", "HUAWEICLOUD_SDK_IAM_ENDPOINT": "https://iam\u0085.example.com"},
+		"CBR endpoint": {"HUAWEICLOUD_SDK_AK": "A", "HUAWEICLOUD_SDK_SK": "S", "HUAWEICLOUD_SDK_REGION": "cn-north-4",
+			"HUAWEICLOUD_SDK_REGION_CBR_CN_NORTH_4": "https://cbr\u2029.example.com/v3"},
+		"region":     {"HUAWEICLOUD_SDK_AK": "A", "HUAWEICLOUD_SDK_SK": "S", "HUAWEICLOUD_SDK_REGION": "cn\nnorth"},
+		"access key": {"HUAWEICLOUD_SDK_AK": "A\u2028B", "HUAWEICLOUD_SDK_SK": "S"},
+	} {
+		_, err := NewClient(envSources(vars, nil))
+		if assert.Error(t, err, name) {
+			assert.NotContains(t, err.Error(), "\n", name)
+			assert.False(t, strings.ContainsAny(err.Error(), "\u0085\u2028\u2029"), "%s: %q", name, err)
+		}
+	}
+	_, err := NewClient(envSources(map[string]string{"HUAWEICLOUD_SDK_CREDENTIALS_FILE": "/etc/cbr\u2028creds"}, nil))
+	assert.EqualError(t, err, `cbr: FromEnv: credentials file "/etc/cbr\u2028creds" contains a control character`)
+	_, err = NewClient(WithEndpoint("https://cbr\u2028.example.com"), WithProjectID("p"), WithCredentials(Token("t")))
+	assert.EqualError(t, err, "cbr: invalid endpoint: contains a control character")
+}
