@@ -9,9 +9,9 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // RegisterAgent registers an agent, as an agent's installer does:
@@ -80,8 +80,8 @@ func (c *Client) UpdateAgent(ctx context.Context, agentID string, in AgentUpdate
 	if err := validateAgentID(op, agentID); err != nil {
 		return nil, err
 	}
-	if in.Status != AgentStatusUninstall {
-		return nil, &ValidationError{Op: op, Field: "status", Reason: "must be " + string(AgentStatusUninstall)}
+	if err := in.Validate(); err != nil {
+		return nil, err
 	}
 	var out struct {
 		Agent *agentWire `json:"agent"`
@@ -127,7 +127,15 @@ func agentPath(agentID string) string {
 	return "agents/" + url.PathEscape(agentID)
 }
 
-// validate checks an AgentRegister as the API would, before anything is sent.
+// Validate checks in as [Client.RegisterAgent] does before it sends anything, so that
+// an installer can check its input before anything remote happens: the
+// required fields, the host IP, the agent version's pattern and type, and
+// that no field holds a control character (Unicode category Cc, U+2028 or
+// U+2029) or invalid UTF-8. A failure is a [*ValidationError] with Op
+// "register agent", the error RegisterAgent would return.
+func (in AgentRegister) Validate() error { return in.validate("register agent") }
+
+// validate is Validate with the operation named in the error.
 func (in AgentRegister) validate(op string) error {
 	if err := validateAgentID(op, in.AgentID); err != nil {
 		return err
@@ -141,9 +149,10 @@ func (in AgentRegister) validate(op string) error {
 	}
 	for _, f := range []struct{ name, value string }{
 		{"host_name", in.HostName}, {"host_os", in.HostOS}, {"host_nickname", in.HostNickname},
+		{"agent_version", in.AgentVersion},
 	} {
-		if strings.ContainsFunc(f.value, isControl) {
-			return &ValidationError{Op: op, Field: f.name, Reason: "contains a control character"}
+		if reason := checkText(f.value); reason != "" {
+			return &ValidationError{Op: op, Field: f.name, Reason: reason}
 		}
 	}
 	if ip, err := netip.ParseAddr(in.HostIP); err != nil || ip.Zone() != "" {
@@ -158,6 +167,30 @@ func (in AgentRegister) validate(op string) error {
 		return &ValidationError{Op: op, Field: "agent_type", Reason: "must be cloud or native"}
 	}
 	return nil
+}
+
+// Validate checks in as [Client.UpdateAgent] does before it sends anything: the API
+// accepts only the status [AgentStatusUninstall]. A failure is a
+// [*ValidationError] with Op "update agent".
+func (in AgentUpdate) Validate() error {
+	if in.Status != AgentStatusUninstall {
+		return &ValidationError{Op: "update agent", Field: "status", Reason: "must be " + string(AgentStatusUninstall)}
+	}
+	return nil
+}
+
+// checkText says why s cannot be sent, or returns "" when it can. The client
+// sends no control character (see isControl), and no invalid UTF-8, which
+// encoding/json would silently replace with U+FFFD. The reason never quotes
+// s, so that an error stays one line.
+func checkText(s string) string {
+	switch {
+	case strings.ContainsFunc(s, isControl):
+		return "contains a control character"
+	case !utf8.ValidString(s):
+		return "is not valid UTF-8"
+	}
+	return ""
 }
 
 // isAgentVersion reports whether v matches the API's pattern
@@ -196,7 +229,7 @@ func validateAgentID(op, id string) error {
 }
 
 // checkID checks an ID that goes into a URL path: non-empty, no "/", not "."
-// or "..", no control character.
+// or "..", no control character, valid UTF-8.
 func checkID(id string) *ValidationError {
 	switch {
 	case id == "":
@@ -205,8 +238,9 @@ func checkID(id string) *ValidationError {
 		return &ValidationError{Reason: `must not be "." or ".."`}
 	case strings.Contains(id, "/"):
 		return &ValidationError{Reason: `must not contain "/"`}
-	case strings.ContainsFunc(id, isControl):
-		return &ValidationError{Reason: "contains a control character"}
+	}
+	if reason := checkText(id); reason != "" {
+		return &ValidationError{Reason: reason}
 	}
 	return nil
 }
@@ -283,11 +317,12 @@ const codeInvalidAgent = "BackupService.7403"
 const maxListLimit = 1000
 
 // ListAgents returns one page of agents: GET /v3/{project_id}/agents. Use
-// Agents to go through every page.
+// [Client.Agents] to go through every page. opts is checked by
+// [ListAgentsOptions.Validate]; a failure is a [*ValidationError], and
+// nothing is sent.
 func (c *Client) ListAgents(ctx context.Context, opts ListAgentsOptions) (*AgentList, error) {
 	const op = "list agents"
-	query, err := opts.query(op)
-	if err != nil {
+	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	var out struct { // AgentList in wire form
@@ -296,7 +331,7 @@ func (c *Client) ListAgents(ctx context.Context, opts ListAgentsOptions) (*Agent
 		Limit  int         `json:"limit"`
 		Offset int         `json:"offset"`
 	}
-	if _, err := c.do(ctx, op, "GET", "agents", query, nil, &out); err != nil {
+	if _, err := c.do(ctx, op, "GET", "agents", opts.query(), nil, &out); err != nil {
 		return nil, err
 	}
 	list := &AgentList{Count: out.Count, Limit: out.Limit, Offset: out.Offset}
@@ -309,23 +344,35 @@ func (c *Client) ListAgents(ctx context.Context, opts ListAgentsOptions) (*Agent
 	return list, nil
 }
 
-// query validates opts and returns them as ListAgents' query parameters.
-// offset is always sent; limit only when set.
-func (o ListAgentsOptions) query(op string) (url.Values, error) {
-	if strings.ContainsFunc(string(o.Status), isControl) { // a status the SDK does not name is sent as it is
-		return nil, &ValidationError{Op: op, Field: "status", Reason: "contains a control character"}
+// Validate checks o as [Client.ListAgents] and [Client.Agents] do before they send anything:
+// the limit and offset within the API's bounds, the agent IDs, and a status
+// without a control character. A status the SDK does not name is sent as it
+// is: the API documents no list of values for this filter. A failure is a
+// [*ValidationError] with Op "list agents".
+func (o ListAgentsOptions) Validate() error {
+	const op = "list agents"
+	if reason := checkText(string(o.Status)); reason != "" {
+		return &ValidationError{Op: op, Field: "status", Reason: reason}
 	}
 	if o.Limit < 0 || o.Limit > maxListLimit {
-		return nil, &ValidationError{Op: op, Field: "limit", Reason: "must be within 1 to 1000, or 0 for the server's default"}
+		return &ValidationError{Op: op, Field: "limit", Reason: "must be within 1 to 1000, or 0 for the server's default"}
 	}
 	if o.Offset < 0 || o.Offset > math.MaxInt32 {
-		return nil, &ValidationError{Op: op, Field: "offset", Reason: "must be within 0 to 2147483647"}
+		return &ValidationError{Op: op, Field: "offset", Reason: "must be within 0 to 2147483647"}
 	}
-	q := url.Values{}
 	for _, id := range o.AgentIDs {
 		if err := validateAgentID(op, id); err != nil {
-			return nil, err
+			return err
 		}
+	}
+	return nil
+}
+
+// query returns o, which must be valid, as ListAgents' query parameters.
+// offset is always sent; limit only when set.
+func (o ListAgentsOptions) query() url.Values {
+	q := url.Values{}
+	for _, id := range o.AgentIDs {
 		q.Add("agent_id", id)
 	}
 	if o.Status != "" {
@@ -335,66 +382,132 @@ func (o ListAgentsOptions) query(op string) (url.Values, error) {
 		q.Set("limit", strconv.Itoa(o.Limit))
 	}
 	q.Set("offset", strconv.Itoa(o.Offset))
-	return q, nil
+	return q
 }
 
-// Agents returns every agent opts selects, page after page from opts.Offset,
-// each page a ListAgents call of opts.Limit agents (1000 when zero). A page is
-// fetched only when the loop needs its first agent, so breaking out of the
-// loop sends nothing more. The first error is yielded with a nil agent and
-// ends the sequence.
+// Agents returns every agent opts selects, for a range loop:
+//
+//	for a, err := range c.Agents(ctx, cbr.ListAgentsOptions{Status: cbr.AgentStatusNormal}) {
+//		if err != nil {
+//			return err
+//		}
+//		// Changing a here (uninstalling it, say) is safe.
+//	}
+//
+// Agents lists every page ([Client.ListAgents] calls of opts.Limit agents, 1000 when
+// zero, at least 2) before it yields the first agent, because the API pages
+// by offset: an agent that the loop body takes out of the selection would
+// shift every agent after it one place down, and a listing that went on
+// page by page would skip as many agents as the body took out. What a range
+// over Agents guarantees, whatever changes while it runs:
+//   - The loop body's own changes do not change what is yielded: the
+//     listing is over before the body first runs. Agents are yielded as they
+//     were listed; ask [Client.ShowAgent] for an agent's state now.
+//   - An agent listed on one page is not yielded again from another.
+//   - An agent that matches opts from the start of the listing to its end is
+//     yielded, even when others add or remove agents meanwhile: each page
+//     overlaps the one before by one agent, and when that agent is not one
+//     already listed (so agents before it were removed and the pages
+//     shifted), or a page brings no agent not listed yet, the listing starts
+//     again, up to 3 times in all; then an error is yielded rather than an
+//     incomplete set. The API documents no order: this relies on it
+//     keeping one order from page to page.
+//   - An agent added during the listing is yielded if its place comes after
+//     the page being read, and not otherwise; one added (or changed to
+//     match) after the listing, by the loop body or anyone, is not yielded.
+//     One removed during the listing may be yielded; one removed after it
+//     is yielded as listed.
+//   - An error (invalid opts, a failed page) is yielded alone, with a nil
+//     agent, before any agent, and ends the sequence.
+//   - Nothing is sent once the first agent is yielded, so breaking out of
+//     the loop sends nothing more. Each range lists afresh, from opts.Offset.
+//
+// The cost is memory for every selected agent, and the time of the whole
+// listing (one request per 999 agents, per 1000 on the first page) before
+// the first agent.
 //
 // The API does not say whether a page's count is the number of matching
 // agents or the page's size, so Agents relies on it only when it is larger than
-// the page, where it can only be a total: the sequence ends when offset reaches
-// that count, at an empty page, or at a page shorter than its limit. A page
-// that repeats the one before it, as from a server that ignores offset, is an
-// error rather than an endless loop.
+// the page, where it can only be a total: the listing ends when offset reaches
+// that count, at an empty page, or at a page shorter than its limit.
 func (c *Client) Agents(ctx context.Context, opts ListAgentsOptions) iter.Seq2[*Agent, error] {
 	return func(yield func(*Agent, error) bool) {
-		opts := opts // each range starts from the options given
-		if opts.Limit == 0 {
-			opts.Limit = maxListLimit
+		var agents []Agent
+		err := errListingShifted
+		for i := 0; i < maxListings && err == errListingShifted; i++ {
+			agents, err = c.listAll(ctx, opts)
 		}
-		var prev []Agent
-		for {
-			page, err := c.ListAgents(ctx, opts)
-			if err != nil {
-				yield(nil, err)
+		if err == errListingShifted {
+			err = fmt.Errorf("cbr: list agents: the agents changed while they were listed, %d times in a row (or the server ignores offset)", maxListings)
+		}
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		for i := range agents {
+			if !yield(&agents[i], nil) {
 				return
 			}
-			if prev != nil && samePage(prev, page.Agents) {
-				yield(nil, fmt.Errorf("cbr: list agents: the page at offset %d repeats the page before it; is offset ignored?", opts.Offset))
-				return
-			}
-			for i := range page.Agents {
-				if !yield(&page.Agents[i], nil) {
-					return
-				}
-			}
-			n, size := len(page.Agents), opts.Limit
-			if page.Limit > 0 && page.Limit < size {
-				size = page.Limit // the server's cap
-			}
-			switch {
-			case n == 0:
-				return
-			case page.Count > n: // a total
-				if opts.Offset+n >= page.Count {
-					return
-				}
-			case n < size:
-				return
-			}
-			opts.Offset += n
-			prev = page.Agents
 		}
 	}
 }
 
-// samePage reports whether two pages hold the same agents in the same order.
-func samePage(a, b []Agent) bool {
-	return slices.EqualFunc(a, b, func(x, y Agent) bool { return x.AgentID == y.AgentID })
+// maxListings bounds how many times Agents lists when the agents change
+// while it lists them.
+const maxListings = 3
+
+// errListingShifted reports a listing that others changed while it was read.
+var errListingShifted = errors.New("cbr: list agents: the listing shifted")
+
+// listAll lists every agent opts selects, from opts.Offset, each page
+// overlapping the one before by one agent. It returns errListingShifted when
+// that agent is not one already listed, or when a full page brings nothing
+// new.
+func (c *Client) listAll(ctx context.Context, opts ListAgentsOptions) ([]Agent, error) {
+	if opts.Limit == 0 {
+		opts.Limit = maxListLimit
+	}
+	opts.Limit = max(opts.Limit, 2) // a page of one could only repeat the overlap
+	var all []Agent
+	listed := make(map[string]bool)
+	for first := true; ; first = false {
+		page, err := c.ListAgents(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		n := len(page.Agents)
+		if !first && (n == 0 || !listed[page.Agents[0].AgentID]) {
+			return nil, errListingShifted
+		}
+		fresh := 0
+		for _, a := range page.Agents { // what earlier pages listed is dropped
+			if !listed[a.AgentID] {
+				all = append(all, a)
+				fresh++
+			}
+		}
+		for _, a := range page.Agents {
+			listed[a.AgentID] = true
+		}
+		size := opts.Limit
+		if page.Limit > 0 && page.Limit < size {
+			size = page.Limit // the server's cap
+		}
+		switch {
+		case n == 0:
+			return all, nil
+		case page.Count > n: // a total
+			if opts.Offset+n >= page.Count {
+				return all, nil
+			}
+		case n < size:
+			return all, nil
+		}
+		if fresh == 0 {
+			return nil, errListingShifted
+		}
+		opts.Offset += n - 1
+	}
 }
 
 // UnregisterAgent removes an agent: DELETE /v3/{project_id}/agents/{agent_id}.

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Version is the SDK's version, sent in the User-Agent header.
@@ -63,9 +64,17 @@ func WithRegion(region string) Option {
 }
 
 // WithEndpoint sets the API's base URL, such as
-// "https://cbr.ap-southeast-1.myhuaweicloud.com"; it wins over WithRegion's.
+// "https://cbr.ap-southeast-1.myhuaweicloud.com"; it wins over [WithRegion]'s.
 // A URL without a scheme gets https://. Plain http:// is accepted only for a
-// loopback host, unless WithInsecureHTTP is given.
+// loopback host, unless [WithInsecureHTTP] is given.
+//
+// The client adds /v3/{project_id}/... to the URL's path, so a URL whose path
+// names an API version, such as ".../v3", is refused by NewClient. Any other
+// path is a prefix, for a gateway that routes by path:
+// "https://gateway.example.com/cbr" calls
+// https://gateway.example.com/cbr/v3/{project_id}/agents. With [AKSK] the
+// signature covers the whole path, prefix included, so such a gateway must
+// pass the path on as it is, or sign the request again.
 func WithEndpoint(endpoint string) Option {
 	return func(c *config) error {
 		if endpoint == "" {
@@ -174,7 +183,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	if endpoint == "" && cfg.region != "" {
 		var ok bool
 		if endpoint, ok = regionEndpoint(cfg.region); !ok {
-			return nil, fmt.Errorf("cbr: unknown region %q: give its endpoint with WithEndpoint", cfg.region)
+			return nil, unknownRegionError(cfg.region)
 		}
 	}
 	if endpoint == "" {
@@ -232,7 +241,15 @@ func (c *Client) Format(f fmt.State, _ rune) {
 
 // parseEndpoint checks an endpoint URL and returns it with a path ending in
 // "/". name says which endpoint it is in errors, such as "IAM endpoint".
+//
+// A path is a prefix that every call's path follows, for a gateway that
+// routes by path; but a path with an API version segment, such as
+// "https://cbr.ap-southeast-1.myhuaweicloud.com/v3", is refused: the client
+// adds the version itself, and would call /v3/v3/....
 func parseEndpoint(endpoint, name string, insecureHTTP bool) (*url.URL, error) {
+	if reason := checkText(endpoint); reason != "" {
+		return nil, fmt.Errorf("cbr: invalid %s: %s", name, reason)
+	}
 	if !strings.Contains(endpoint, "://") {
 		endpoint = "https://" + endpoint
 	}
@@ -248,13 +265,29 @@ func parseEndpoint(endpoint, name string, insecureHTTP bool) (*url.URL, error) {
 	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
 		return nil, fmt.Errorf("cbr: invalid %s: it must not have user info, a query or a fragment", name)
 	case u.Scheme == "http" && !insecureHTTP && !isLoopback(u.Hostname()):
-		return nil, fmt.Errorf("cbr: %s %s is plain http on a non-loopback host: use https, or WithInsecureHTTP", name, u.Host)
+		return nil, fmt.Errorf("cbr: %s %q is plain http on a non-loopback host: use https, or WithInsecureHTTP", name, u.Host)
+	}
+	for _, seg := range strings.Split(u.Path, "/") {
+		if isVersionSegment(seg) {
+			return nil, fmt.Errorf("cbr: invalid %s: path %q has the API version %q: give the URL without it, such as %s://%s; the client adds the version", name, u.Path, seg, u.Scheme, u.Host)
+		}
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
 		u.RawPath = ""
 	}
 	return u, nil
+}
+
+// isVersionSegment reports whether a path segment names an API version,
+// such as "v3" or "v3.0".
+func isVersionSegment(seg string) bool {
+	if len(seg) < 2 || seg[0]|0x20 != 'v' {
+		return false
+	}
+	major, minor, _ := strings.Cut(seg[1:], ".")
+	digits := func(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
+	return digits(major) && (minor == "" || digits(minor))
 }
 
 // isLoopback reports whether host is "localhost" or a loopback IP address.
@@ -319,8 +352,11 @@ func (c *Client) project(ctx context.Context) (string, error) {
 	return c.projectID, nil
 }
 
-// isControl reports whether r is an ASCII control character.
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+// isControl reports whether r is a character the client never sends: a
+// control character (Unicode category Cc: C0, DEL and C1, U+0085 included),
+// or the line and paragraph separators U+2028 and U+2029, which break a line
+// as a newline does.
+func isControl(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }
 
 // isNotRegionRune reports whether r cannot appear in a region ID.
 func isNotRegionRune(r rune) bool {

@@ -19,9 +19,16 @@ import (
 //	HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK     AKSK credentials
 //	HUAWEICLOUD_SDK_SECURITY_TOKEN             their security token (temporary keys)
 //	HUAWEICLOUD_SDK_PROJECT_ID                 the project ID
-//	HUAWEICLOUD_SDK_IAM_ENDPOINT               the IAM endpoint (see WithIAMEndpoint)
-//	HUAWEICLOUD_SDK_REGION_CBR_{REGION}        the CBR endpoint of the region of WithRegion,
+//	HUAWEICLOUD_SDK_IAM_ENDPOINT               the IAM endpoint (see [WithIAMEndpoint])
+//	HUAWEICLOUD_SDK_REGION                     the region (see [WithRegion]), such as ap-southeast-1
+//	HUAWEICLOUD_SDK_REGION_CBR_{REGION}        the CBR endpoint of the region,
 //	                                           such as HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1
+//
+// The region of HUAWEICLOUD_SDK_REGION is used as if given with WithRegion,
+// unless WithRegion is given: it sets the endpoint (unless [WithEndpoint] or
+// HUAWEICLOUD_SDK_REGION_CBR_{REGION} gives one), and the project whose ID
+// the client looks up when no project ID is given. An unknown region without
+// an endpoint is an error that names the nearest known regions.
 //
 // When WithCredentials gives no credentials and neither HUAWEICLOUD_SDK_AK
 // nor HUAWEICLOUD_SDK_SK is set, the keys ak, sk, security_token,
@@ -29,8 +36,12 @@ import (
 // file named by HUAWEICLOUD_SDK_CREDENTIALS_FILE, by default
 // ~/.huaweicloud/credentials; a variable still wins over the file for
 // project_id and iam_endpoint. The key pair and its security token always
-// come together, from the variables or from the file. NewClient fails with
-// an error that names what is missing, or the variable or key that is wrong.
+// come together, from the variables or from the file. The official SDKs
+// write no region in that file (its keys are ak, sk, security_token,
+// project_id, domain_id, iam_endpoint, idp_id and id_token_file), so the
+// region comes only from WithRegion or HUAWEICLOUD_SDK_REGION. NewClient
+// fails with an error that names what is missing, or the variable or key
+// that is wrong.
 func FromEnv() Option {
 	return fromEnv(os.Getenv, os.ReadFile, os.UserHomeDir)
 }
@@ -119,6 +130,13 @@ func (e *envSource) apply(c *config) error {
 		}
 		c.iamEndpoint = vals["iam_endpoint"]
 	}
+	regionFromEnv := false
+	if v := strings.TrimSpace(e.getenv("HUAWEICLOUD_SDK_REGION")); c.region == "" && v != "" {
+		if err := WithRegion(v)(c); err != nil {
+			return fmt.Errorf("cbr: FromEnv: HUAWEICLOUD_SDK_REGION: %s", trimPrefix(err))
+		}
+		regionFromEnv = true
+	}
 	if c.endpoint == "" && c.region != "" {
 		name := "HUAWEICLOUD_SDK_REGION_CBR_" + strings.ToUpper(strings.ReplaceAll(c.region, "-", "_"))
 		// The official SDKs allow a comma-separated list; the first is used.
@@ -129,6 +147,9 @@ func (e *envSource) apply(c *config) error {
 			}
 			c.endpoint = first
 		}
+	}
+	if _, known := regionEndpoint(c.region); regionFromEnv && c.endpoint == "" && !known {
+		return fmt.Errorf("cbr: FromEnv: HUAWEICLOUD_SDK_REGION: %s", trimPrefix(unknownRegionError(c.region)))
 	}
 	return nil
 }
@@ -160,6 +181,9 @@ func (e *envSource) profile() (profileFile, error) {
 			return profileFile{missing: "~/.huaweicloud/credentials"}, nil
 		}
 		path = filepath.Join(home, ".huaweicloud", "credentials")
+	}
+	if reason := checkText(path); reason != "" { // errors below print path as it is
+		return profileFile{}, fmt.Errorf("cbr: FromEnv: credentials file %q %s", path, reason)
 	}
 	data, err := e.readFile(path)
 	switch {

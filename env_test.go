@@ -232,7 +232,7 @@ func TestFromEnvErrorsNameWhatIsMissing(t *testing.T) {
 		"bad endpoint": {opts: region, vars: with("HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1", "ftp://cbr.example.com"),
 			want: `cbr: FromEnv: HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1: invalid endpoint: scheme "ftp" is not http or https`},
 		"plain http endpoint": {opts: region, vars: with("HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1", "http://cbr.example.com"),
-			want: "cbr: FromEnv: HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1: endpoint cbr.example.com is plain http on a non-loopback host: use https, or WithInsecureHTTP"},
+			want: "cbr: FromEnv: HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1: endpoint \"cbr.example.com\" is plain http on a non-loopback host: use https, or WithInsecureHTTP"},
 		"bad IAM endpoint": {vars: with("HUAWEICLOUD_SDK_IAM_ENDPOINT", "https://iam.example.com/?x=1"),
 			want: "cbr: FromEnv: HUAWEICLOUD_SDK_IAM_ENDPOINT: invalid IAM endpoint: it must not have user info, a query or a fragment"},
 		"bad IAM endpoint in the file": {files: map[string]string{defaultProfile: "[basic]\nak = A\nsk = S\niam_endpoint = ftp://iam.example.com\n"},
@@ -279,4 +279,112 @@ func TestFromEnvProcessEnvironment(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(auth, "SDK-HMAC-SHA256 Access=HOMEAK, "), auth)
 	assert.Equal(t, "/v3/p-env/agents/a1", path)
+}
+
+func TestFromEnvRegion(t *testing.T) {
+	t.Parallel()
+	keys := map[string]string{"HUAWEICLOUD_SDK_AK": "ENVAK", "HUAWEICLOUD_SDK_SK": "envsecret", "HUAWEICLOUD_SDK_PROJECT_ID": "p1"}
+	with := func(extra map[string]string) map[string]string {
+		vars := map[string]string{}
+		for k, v := range keys {
+			vars[k] = v
+		}
+		for k, v := range extra {
+			vars[k] = v
+		}
+		return vars
+	}
+
+	// The region sets the endpoint, as WithRegion would.
+	c, err := NewClient(envSources(with(map[string]string{"HUAWEICLOUD_SDK_REGION": " cn-north-4 "}), nil))
+	require.NoError(t, err)
+	assert.Equal(t, "https://cbr.cn-north-4.myhuaweicloud.com/", c.base)
+
+	// ... and the region's endpoint variable still applies to it.
+	c, err = NewClient(envSources(with(map[string]string{
+		"HUAWEICLOUD_SDK_REGION":                "cn-north-4",
+		"HUAWEICLOUD_SDK_REGION_CBR_CN_NORTH_4": "https://cbr.proxy.example.com",
+	}), nil))
+	require.NoError(t, err)
+	assert.Equal(t, "https://cbr.proxy.example.com/", c.base)
+
+	// WithRegion wins, whatever the order of the options.
+	vars := with(map[string]string{"HUAWEICLOUD_SDK_REGION": "cn-north-4"})
+	for _, opts := range [][]Option{
+		{WithRegion("ap-southeast-1"), envSources(vars, nil)},
+		{envSources(vars, nil), WithRegion("ap-southeast-1")},
+	} {
+		c, err = NewClient(opts...)
+		require.NoError(t, err)
+		assert.Equal(t, "https://cbr.ap-southeast-1.myhuaweicloud.com/", c.base)
+	}
+
+	// With WithEndpoint, the region is still the client's: it names the
+	// project to look up when no project ID is given.
+	cfg, err := resolveEnv(WithEndpoint("https://cbr.explicit.example.com"), envSources(map[string]string{
+		"HUAWEICLOUD_SDK_AK": "ENVAK", "HUAWEICLOUD_SDK_SK": "envsecret", "HUAWEICLOUD_SDK_REGION": "cn-north-4",
+	}, nil))
+	require.NoError(t, err)
+	assert.Equal(t, "cn-north-4", cfg.region)
+	assert.Equal(t, "https://cbr.explicit.example.com", cfg.endpoint)
+
+	// Without the variable nothing changes: the endpoint is still missing.
+	_, err = NewClient(envSources(with(nil), nil))
+	assert.EqualError(t, err, "cbr: missing endpoint: use WithRegion or WithEndpoint")
+}
+
+func TestFromEnvRegionErrors(t *testing.T) {
+	t.Parallel()
+	for region, want := range map[string]string{
+		"ap-southeast1":  `cbr: FromEnv: HUAWEICLOUD_SDK_REGION: unknown region "ap-southeast1" (did you mean ap-southeast-1?): give its endpoint with WithEndpoint`,
+		"xx-nowhere-9":   `cbr: FromEnv: HUAWEICLOUD_SDK_REGION: unknown region "xx-nowhere-9": give its endpoint with WithEndpoint`,
+		"AP-SOUTHEAST-1": `cbr: FromEnv: HUAWEICLOUD_SDK_REGION: invalid region "AP-SOUTHEAST-1"`,
+		"ap\u2028x":      `cbr: FromEnv: HUAWEICLOUD_SDK_REGION: invalid region "ap\u2028x"`,
+	} {
+		vars := map[string]string{"HUAWEICLOUD_SDK_AK": "A", "HUAWEICLOUD_SDK_SK": "S", "HUAWEICLOUD_SDK_PROJECT_ID": "p1", "HUAWEICLOUD_SDK_REGION": region}
+		_, err := NewClient(envSources(vars, nil))
+		assert.EqualError(t, err, want, region)
+	}
+
+	// A new region works with its endpoint, from WithEndpoint or from its variable.
+	vars := map[string]string{"HUAWEICLOUD_SDK_AK": "A", "HUAWEICLOUD_SDK_SK": "S", "HUAWEICLOUD_SDK_PROJECT_ID": "p1", "HUAWEICLOUD_SDK_REGION": "xx-new-1"}
+	_, err := NewClient(envSources(vars, nil), WithEndpoint("https://cbr.xx-new-1.example.com"))
+	assert.NoError(t, err)
+	vars["HUAWEICLOUD_SDK_REGION_CBR_XX_NEW_1"] = "https://cbr.xx-new-1.example.com"
+	c, err := NewClient(envSources(vars, nil))
+	require.NoError(t, err)
+	assert.Equal(t, "https://cbr.xx-new-1.example.com/", c.base)
+}
+
+// TestFromEnvRegionIsNotReadFromTheFile checks that a region key in the
+// credentials file, which the official SDKs do not write, is ignored.
+func TestFromEnvRegionIsNotReadFromTheFile(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{defaultProfile: "[basic]\nak = FILEAK\nsk = filesecret\nproject_id = p1\nregion = cn-north-4\n"}
+	_, err := NewClient(envSources(nil, files))
+	assert.EqualError(t, err, "cbr: missing endpoint: use WithRegion or WithEndpoint")
+}
+
+// TestFromEnvErrorsAreOneLine checks that what FromEnv reads cannot break
+// the line of its error, whatever it holds.
+func TestFromEnvErrorsAreOneLine(t *testing.T) {
+	t.Parallel()
+	for name, vars := range map[string]map[string]string{
+		"credentials file": {"HUAWEICLOUD_SDK_CREDENTIALS_FILE": "/etc/cbr\u2028creds"},
+		"IAM endpoint":     {"HUAWEICLOUD_SDK_AK": "A", "HUAWEICLOUD_SDK_SK": "S", "HUAWEICLOUD_SDK_IAM_ENDPOINT": "https://iam\u0085.example.com"},
+		"CBR endpoint": {"HUAWEICLOUD_SDK_AK": "A", "HUAWEICLOUD_SDK_SK": "S", "HUAWEICLOUD_SDK_REGION": "cn-north-4",
+			"HUAWEICLOUD_SDK_REGION_CBR_CN_NORTH_4": "https://cbr\u2029.example.com/v3"},
+		"region":     {"HUAWEICLOUD_SDK_AK": "A", "HUAWEICLOUD_SDK_SK": "S", "HUAWEICLOUD_SDK_REGION": "cn\nnorth"},
+		"access key": {"HUAWEICLOUD_SDK_AK": "A\u2028B", "HUAWEICLOUD_SDK_SK": "S"},
+	} {
+		_, err := NewClient(envSources(vars, nil))
+		if assert.Error(t, err, name) {
+			assert.NotContains(t, err.Error(), "\n", name)
+			assert.False(t, strings.ContainsAny(err.Error(), "\u0085\u2028\u2029"), "%s: %q", name, err)
+		}
+	}
+	_, err := NewClient(envSources(map[string]string{"HUAWEICLOUD_SDK_CREDENTIALS_FILE": "/etc/cbr\u2028creds"}, nil))
+	assert.EqualError(t, err, `cbr: FromEnv: credentials file "/etc/cbr\u2028creds" contains a control character`)
+	_, err = NewClient(WithEndpoint("https://cbr\u2028.example.com"), WithProjectID("p"), WithCredentials(Token("t")))
+	assert.EqualError(t, err, "cbr: invalid endpoint: contains a control character")
 }

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cbrsdk/cbr"
@@ -145,4 +148,147 @@ func ExampleWithRetry() {
 	}
 	fmt.Println(agent.Status, "after", srv.Requests(), "attempts")
 	// Output: normal after 3 attempts
+}
+
+func ExampleClient_Agents() {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	c, err := srv.Client()
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, id := range []string{"agent-a", "agent-b", "agent-c"} {
+		if _, err := c.RegisterAgent(ctx, cbr.AgentRegister{AgentID: id, HostName: id, HostIP: "10.10.0.2", HostOS: "linux"}); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	// Changing agents while ranging over them is safe: Agents lists every
+	// page before it yields the first agent, so no agent is skipped.
+	for a, err := range c.Agents(ctx, cbr.ListAgentsOptions{Status: cbr.AgentStatusNormal}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		if _, err := c.UpdateAgent(ctx, a.AgentID, cbr.AgentUpdate{Status: cbr.AgentStatusUninstall}); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("uninstalled", a.AgentID)
+	}
+	// Output:
+	// uninstalled agent-a
+	// uninstalled agent-b
+	// uninstalled agent-c
+}
+
+// setenv sets environment variables and returns a function that restores
+// them. Examples never run in parallel with tests, which makes this safe
+// here; a test would use t.Setenv, and a program reads the environment it
+// was started with.
+func setenv(vars map[string]string) (restore func()) {
+	old := make(map[string]*string, len(vars))
+	for name, value := range vars {
+		if v, ok := os.LookupEnv(name); ok {
+			old[name] = &v
+		} else {
+			old[name] = nil
+		}
+		os.Setenv(name, value)
+	}
+	return func() {
+		for name, v := range old {
+			if v == nil {
+				os.Unsetenv(name)
+			} else {
+				os.Setenv(name, *v)
+			}
+		}
+	}
+}
+
+func ExampleFromEnv() {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	// What an installer's environment holds, as the official SDKs read it.
+	// HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1 points the region at the
+	// fake here; without it the client calls the region's endpoint,
+	// https://cbr.ap-southeast-1.myhuaweicloud.com.
+	defer setenv(map[string]string{
+		"HUAWEICLOUD_SDK_AK":                        srv.AccessKey,
+		"HUAWEICLOUD_SDK_SK":                        srv.SecretKey,
+		"HUAWEICLOUD_SDK_SECURITY_TOKEN":            "",
+		"HUAWEICLOUD_SDK_PROJECT_ID":                srv.ProjectID,
+		"HUAWEICLOUD_SDK_IAM_ENDPOINT":              "",
+		"HUAWEICLOUD_SDK_REGION":                    "ap-southeast-1",
+		"HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1": srv.URL,
+	})()
+
+	// FromEnv fills in what the other options leave unset.
+	c, err := cbr.NewClient(cbr.FromEnv(), cbr.WithUserAgent("my-installer/2.1"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	agent, err := c.RegisterAgent(context.Background(), cbr.AgentRegister{
+		AgentID: "489654f2-363b-4ebf-966a-bdf079d97114", HostName: "ecs-00002", HostIP: "10.10.0.2", HostOS: "linux",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(agent.AgentID, agent.Status)
+
+	// A mistyped region is an error that names the nearest known one.
+	os.Setenv("HUAWEICLOUD_SDK_REGION", "ap-southeast1")
+	_, err = cbr.NewClient(cbr.FromEnv())
+	fmt.Println(err)
+	// Output:
+	// 489654f2-363b-4ebf-966a-bdf079d97114 normal
+	// cbr: FromEnv: HUAWEICLOUD_SDK_REGION: unknown region "ap-southeast1" (did you mean ap-southeast-1?): give its endpoint with WithEndpoint
+}
+
+func ExampleAKSK() {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+
+	// A permanent key pair; set SecurityToken too for temporary keys. Every
+	// attempt is signed afresh with SDK-HMAC-SHA256.
+	keys := cbr.AKSK{AccessKey: srv.AccessKey, SecretKey: srv.SecretKey}
+	c, err := cbr.NewClient(
+		cbr.WithEndpoint(srv.URL), // for CBR itself: cbr.WithRegion("ap-southeast-1")
+		cbr.WithProjectID(srv.ProjectID),
+		cbr.WithCredentials(keys),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	agent, err := c.RegisterAgent(context.Background(), cbr.AgentRegister{
+		AgentID: "489654f2-363b-4ebf-966a-bdf079d97114", HostName: "ecs-00002", HostIP: "10.10.0.2", HostOS: "linux",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(agent.Status)
+
+	// Keys print redacted, with every fmt verb and in logs.
+	fmt.Printf("%v\n", cbr.AKSK{AccessKey: "AKEXAMPLEAKEXAMPLE00", SecretKey: "SKEXAMPLE", SecurityToken: "token"})
+	// Output:
+	// normal
+	// cbr.AKSK{AccessKey: AKEX****, SecretKey: REDACTED, SecurityToken: REDACTED}
+}
+
+func ExampleAgentRegister_Validate() {
+	// An installer checks its input before anything remote happens.
+	in := cbr.AgentRegister{AgentID: "489654f2-363b-4ebf-966a-bdf079d97114", HostName: "ecs-00002", HostIP: "10.10.0", HostOS: "linux"}
+	fmt.Println(in.Validate())
+	fmt.Println(cbr.AddPathsRequest{Paths: []string{"relative/path"}}.Validate())
+	// Output:
+	// cbr: register agent: invalid host_ip: is not an IPv4 or IPv6 address
+	// cbr: add agent paths: invalid add_path: "relative/path" is not an absolute POSIX path or a Windows drive path
+}
+
+func ExampleNearestRegions() {
+	region := "ap-southeast1" // from a command line, say
+	if !slices.Contains(cbr.Regions(), region) {
+		fmt.Printf("unknown region %q; did you mean %s?\n", region, strings.Join(cbr.NearestRegions(region), " or "))
+	}
+	// Output: unknown region "ap-southeast1"; did you mean ap-southeast-1?
 }

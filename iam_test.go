@@ -414,7 +414,7 @@ func TestIAMPasswordNeedsAnIAMEndpointAndAProject(t *testing.T) {
 	_, err = cbr.NewClient(cbr.WithEndpoint("https://cbr.example.com"), cbr.WithIAMEndpoint("https://iam.example.com"), cbr.WithCredentials(pw))
 	assert.EqualError(t, err, "cbr: IAMPassword: missing project: set Project, or use WithProjectID or WithRegion")
 	_, err = cbr.NewClient(cbr.WithRegion("ap-southeast-1"), cbr.WithIAMEndpoint("http://iam.example.com"), cbr.WithCredentials(pw))
-	assert.ErrorContains(t, err, "cbr: IAM endpoint iam.example.com is plain http")
+	assert.ErrorContains(t, err, "cbr: IAM endpoint \"iam.example.com\" is plain http")
 }
 
 func TestProjectIDIsLookedUpOnceOnFirstUse(t *testing.T) {

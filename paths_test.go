@@ -42,7 +42,7 @@ func TestRemoveAgentPathsWire(t *testing.T) {
 	st := answering(200, `{"not_existed":["/home"],"removed":["/tmp"]}`)
 	mt.RegisterResponder("POST", agentsURL+"/"+testAgentID+"/remove-path", st.respond)
 
-	got, err := c.RemoveAgentPaths(context.Background(), testAgentID, []string{"/tmp", "/home"})
+	got, err := c.RemoveAgentPaths(context.Background(), testAgentID, cbr.RemovePathsRequest{Paths: []string{"/tmp", "/home"}})
 	require.NoError(t, err)
 	assert.Equal(t, &cbr.PathsRemoved{Removed: []string{"/tmp"}, NotExisted: []string{"/home"}}, got)
 
@@ -63,7 +63,7 @@ func TestPathValidation(t *testing.T) {
 	for _, p := range valid {
 		_, err := c.AddAgentPaths(ctx, "a1", cbr.AddPathsRequest{Paths: []string{p}})
 		assert.NoError(t, err, "add %q", p)
-		_, err = c.RemoveAgentPaths(ctx, "a1", []string{p})
+		_, err = c.RemoveAgentPaths(ctx, "a1", cbr.RemovePathsRequest{Paths: []string{p}})
 		assert.NoError(t, err, "remove %q", p)
 	}
 	require.Equal(t, 2*len(valid), st.count())
@@ -115,7 +115,7 @@ func TestRemoveAgentPathsValidation(t *testing.T) {
 
 	sent := []string{"/", "relative/path", "data", "./data", "C:", "C:/", "C:data", "1:/data", `\\server\share`, "/with space/ü"}
 	for _, p := range sent {
-		_, err := c.RemoveAgentPaths(ctx, "a1", []string{p})
+		_, err := c.RemoveAgentPaths(ctx, "a1", cbr.RemovePathsRequest{Paths: []string{p}})
 		assert.NoError(t, err, "remove %q", p)
 	}
 	require.Equal(t, len(sent), st.count())
@@ -126,7 +126,7 @@ func TestRemoveAgentPathsValidation(t *testing.T) {
 	}
 
 	for _, paths := range [][]string{nil, {}, {"/ok", ""}, {"/opt/\ndata"}, {"/opt/\x00"}, {"a\x7f"}} {
-		_, err := c.RemoveAgentPaths(ctx, "a1", paths)
+		_, err := c.RemoveAgentPaths(ctx, "a1", cbr.RemovePathsRequest{Paths: paths})
 		var ve *cbr.ValidationError
 		if assert.ErrorAs(t, err, &ve, "remove %q", paths) {
 			assert.Equal(t, "remove_path", ve.Field)
@@ -170,14 +170,14 @@ func TestAgentPathsFake(t *testing.T) {
 	assert.Equal(t, "a1", a.Paths[0].AgentID)
 	assert.NotEmpty(t, a.Paths[0].ID)
 
-	removed, err := c.RemoveAgentPaths(ctx, "a1", []string{"/srv", "/nope"})
+	removed, err := c.RemoveAgentPaths(ctx, "a1", cbr.RemovePathsRequest{Paths: []string{"/srv", "/nope"}})
 	require.NoError(t, err)
 	assert.Equal(t, &cbr.PathsRemoved{Removed: []string{"/srv"}, NotExisted: []string{"/nope"}}, removed)
 	assert.Equal(t, []string{"/opt/data", "/var/log"}, srv.Paths("a1"))
 
 	_, err = c.AddAgentPaths(ctx, "nobody", cbr.AddPathsRequest{Paths: []string{"/a"}})
 	assert.ErrorIs(t, err, cbr.ErrNotFound)
-	_, err = c.RemoveAgentPaths(ctx, "nobody", []string{"/a"})
+	_, err = c.RemoveAgentPaths(ctx, "nobody", cbr.RemovePathsRequest{Paths: []string{"/a"}})
 	assert.ErrorIs(t, err, cbr.ErrNotFound)
 }
 
@@ -189,11 +189,11 @@ func TestCheckAgentsWire(t *testing.T) {
 		{"resource_id":"r3","installed":null}]}`)
 	mt.RegisterResponder("POST", testEndpoint+"/v3/"+testProject+"/agent/check", st.respond)
 
-	got, err := c.CheckAgents(context.Background(), []cbr.AgentCheckRequest{
+	got, err := c.CheckAgents(context.Background(), cbr.CheckAgentsRequest{Resources: []cbr.AgentCheckRequest{
 		{ResourceID: "6c0e29fc-5eaa-4f76-af9e-cc79895f70d7", ResourceType: cbr.ResourceTypeServer, ResourceName: "ecs-8f7b"},
 		{ResourceID: "r2", ResourceType: cbr.ResourceTypeBareMetalServer},
 		{ResourceID: "r3", ResourceType: cbr.ResourceTypeServer},
-	})
+	}})
 	require.NoError(t, err)
 
 	require.Equal(t, 1, st.count())
@@ -228,7 +228,7 @@ func TestCheckAgentsValidation(t *testing.T) {
 		{"unknown resource type", []cbr.AgentCheckRequest{{ResourceID: "r1", ResourceType: "OS::Cinder::Volume"}}, "resource_type"},
 		{"control character in name", []cbr.AgentCheckRequest{{ResourceID: "r1", ResourceType: cbr.ResourceTypeServer, ResourceName: "a\tb"}}, "resource_name"},
 	} {
-		_, err := c.CheckAgents(context.Background(), tc.in)
+		_, err := c.CheckAgents(context.Background(), cbr.CheckAgentsRequest{Resources: tc.in})
 		var ve *cbr.ValidationError
 		if assert.ErrorAs(t, err, &ve, tc.name) {
 			assert.Equal(t, tc.field, ve.Field, tc.name)
@@ -238,7 +238,7 @@ func TestCheckAgentsValidation(t *testing.T) {
 
 	// An answer without agent_status is an error, not an empty result.
 	mt.RegisterNoResponder(answering(200, `{}`).respond)
-	_, err := c.CheckAgents(context.Background(), []cbr.AgentCheckRequest{ok})
+	_, err := c.CheckAgents(context.Background(), cbr.CheckAgentsRequest{Resources: []cbr.AgentCheckRequest{ok}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "agent_status")
 }
@@ -247,10 +247,10 @@ func TestCheckAgentsFake(t *testing.T) {
 	srv, c := fakeClient(t)
 	yes, no := true, false
 	srv.SetAgentCheck(cbr.AgentCheck{ResourceID: "r1", Installed: &yes, IsOld: &no, Version: "1.0.0"})
-	got, err := c.CheckAgents(context.Background(), []cbr.AgentCheckRequest{
+	got, err := c.CheckAgents(context.Background(), cbr.CheckAgentsRequest{Resources: []cbr.AgentCheckRequest{
 		{ResourceID: "r1", ResourceType: cbr.ResourceTypeServer},
 		{ResourceID: "r2", ResourceType: cbr.ResourceTypeBareMetalServer},
-	})
+	}})
 	require.NoError(t, err)
 	assert.Equal(t, []cbr.AgentCheck{
 		{ResourceID: "r1", Installed: &yes, IsOld: &no, Version: "1.0.0"},

@@ -312,7 +312,7 @@ func TestReadsWhilePathsChange(t *testing.T) {
 				_, err := s.c.AddAgentPaths(ctx, "a1", cbr.AddPathsRequest{Paths: paths,
 					Exclude: []cbr.ExcludePath{{PathName: "/p/2", ExcludePathNames: []string{"*.tmp"}}}})
 				errs <- err
-				_, err = s.c.RemoveAgentPaths(ctx, "a1", paths[:2])
+				_, err = s.c.RemoveAgentPaths(ctx, "a1", cbr.RemovePathsRequest{Paths: paths[:2]})
 				errs <- err
 			}
 		}()
