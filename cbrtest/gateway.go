@@ -81,15 +81,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, mux *http.ServeMu
 // (by the signature check, then the handler); it reports false for a body
 // over maxBody. A body that breaks off is kept as far as it came.
 func readBody(r *http.Request) bool {
-	if r.ContentLength > maxBody {
-		return false
+	if r.ContentLength <= maxBody {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+		if len(body) <= maxBody {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			return true
+		}
 	}
-	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if len(body) > maxBody {
-		return false
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	return true
+	// Read on, within a bound, so that a client still sending its body
+	// gets the answer rather than a connection reset.
+	io.Copy(io.Discard, io.LimitReader(r.Body, 4*maxBody))
+	return false
 }
 
 // normalizedPath returns the path of u without "." and ".." segments, and
