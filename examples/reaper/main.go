@@ -213,6 +213,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	case !cfg.fake && cfg.region == "":
 		return cfg, errors.New("give -region (or set HUAWEICLOUD_SDK_REGION), or -fake for a demo")
 	}
+	if !cfg.fake {
+		if err := checkRegion(cfg.region); err != nil {
+			return cfg, err
+		}
+	}
 	for _, s := range strings.Split(*status, ",") {
 		st := cbr.AgentStatus(strings.TrimSpace(s))
 		if st != cbr.AgentStatusNormal && st != cbr.AgentStatusAbnormal {
@@ -223,6 +228,27 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// checkRegion refuses a region that the SDK does not know and for which
+// the environment gives no CBR endpoint, naming the known regions that
+// begin like it.
+func checkRegion(region string) error {
+	override := "HUAWEICLOUD_SDK_REGION_CBR_" + strings.ToUpper(strings.ReplaceAll(region, "-", "_"))
+	if slices.Contains(cbr.Regions(), region) || os.Getenv(override) != "" {
+		return nil
+	}
+	prefix := region[:strings.LastIndex(region, "-")+1]
+	var near []string
+	for _, r := range cbr.Regions() {
+		if prefix != "" && strings.HasPrefix(r, prefix) {
+			near = append(near, r)
+		}
+	}
+	if len(near) == 0 {
+		return fmt.Errorf("unknown region %q (set %s to its CBR endpoint to use it)", region, override)
+	}
+	return fmt.Errorf("unknown region %q: did you mean %s?", region, strings.Join(near, ", "))
 }
 
 // exitCode is the exit code of a failed call.
