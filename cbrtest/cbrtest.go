@@ -15,20 +15,20 @@
 //
 // What a test needs besides the API:
 //
-//   - SetAgents stores agents in any state, with any stored field: status,
-//     timestamps, host facts, paths. SetClock, Advance and Now control the
+//   - [Server.SetAgents] stores agents in any state, with any stored field: status,
+//     timestamps, host facts, paths. [Server.SetClock], [Server.Advance] and [Server.Now] control the
 //     clock the server writes timestamps with, so that "silent for 30 days"
 //     needs no sleep.
-//   - InjectFaults fails chosen requests: by method and path ("the second
+//   - [Server.InjectFaults] fails chosen requests: by method and path ("the second
 //     PUT of agents/a1"), with a status, a dropped connection or a delay,
 //     before or after the request takes effect.
-//   - RequestLog lists the requests received (method, path, query, status),
+//   - [Server.RequestLog] lists the requests received (method, path, query, status),
 //     with credentials redacted, for assertions at the wire.
 //
 // Where the API gateway in front of CBR does something of its own, the
 // server does it too: a path with a "." or ".." segment is answered with a
 // redirect to the normalised path, a body over 12 MiB with 413, and a query
-// with a raw ";" with 400 (see the Server type).
+// with a raw ";" with 400 (see [Server]).
 package cbrtest
 
 import (

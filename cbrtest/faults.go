@@ -11,10 +11,11 @@ import (
 	"time"
 )
 
-// Fault is a failure the server injects into one request. InjectFaults
+// Fault is a failure the server injects into one request. [Server.InjectFaults]
 // queues faults; each request takes the first queued fault that matches it
-// (see Method and Path), and the fault is then used up, unless it still has
-// requests to Skip.
+// (see Method and Path), which is then used up. A fault that still has
+// requests to Skip lets the request through instead, untouched by any
+// other fault, and counts it.
 //
 // A zero Fault matches every request and changes nothing: the request that
 // takes it is answered as without it. Use it to let one request through, as
@@ -25,9 +26,10 @@ type Fault struct {
 	// method, such as "PUT".
 	Method string
 	// Path, when not empty, limits the fault to requests whose path matches
-	// it, a pattern in the syntax of path.Match over the form of
-	// Request.Path: escaped, after /v3/{project_id}/. "agents/a1" is one
-	// agent; "agents/*" is any agent, but not "agents/a1/add-path".
+	// it, a pattern in the syntax of [path.Match] over the form of
+	// [Request.Path]: escaped, after /v3/{project_id}/. "agents/a1" is one
+	// agent; "agents/*" is any agent, but not "agents/a1/add-path". A
+	// malformed pattern matches nothing.
 	Path string
 	// Skip is how many requests that match the fault pass untouched before
 	// it applies: with Skip 1, the second matching request fails.
@@ -151,7 +153,7 @@ func dropConnection(w http.ResponseWriter) {
 	conn.Close()
 }
 
-// Request is one request the server received, as RequestLog reports it. It
+// Request is one request the server received, as [Server.RequestLog] reports it. It
 // holds no credential: headers are left out, and a query parameter or path
 // segment that carries one is replaced by "REDACTED".
 type Request struct {
@@ -171,7 +173,8 @@ type Request struct {
 }
 
 // RequestLog returns the requests the server has received, faulted ones
-// included, in the order they arrived.
+// included, in the order they arrived. The server keeps them all while it
+// runs, a few hundred bytes each.
 func (s *Server) RequestLog() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
