@@ -20,11 +20,11 @@ type reaper struct {
 	now    time.Time // the ages of last activity are measured against it
 	stderr io.Writer
 
-	listed  int         // agents listed
-	recent  int         // active within cfg.olderThan
-	unknown int         // no last activity reported: left alone
-	targets []*target   // silent for longer than cfg.olderThan, by agent ID
-	results map[int]int // how many targets ended with each outcome
+	listed  int                   // agents listed
+	recent  int                   // active within cfg.olderThan
+	unknown int                   // no last activity reported: left alone
+	targets []*target             // silent for longer than cfg.olderThan, by agent ID
+	results [numberOfOutcomes]int // how many targets ended with each outcome
 }
 
 // target is an agent chosen to be uninstalled, and what became of it.
@@ -109,7 +109,6 @@ func (r *reaper) silent(a *cbr.Agent) time.Duration { return r.now.Sub(a.LastAct
 // stop the others, unless the credentials or permissions were refused or
 // the run's deadline passed.
 func (r *reaper) act(ctx context.Context) int {
-	r.results = make(map[int]int)
 	denied := false
 	for i, t := range r.targets {
 		switch {
