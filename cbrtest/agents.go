@@ -159,7 +159,7 @@ func (s *Server) registerAgent(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, "Invalid agent "+id)
 		return
 	}
-	now := s.stamp()
+	now := toWire(s.Now())
 	s.mu.Lock()
 	a, ok := s.agents[id]
 	if !ok {
@@ -207,12 +207,13 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, "Invalid agent "+id)
 		return
 	}
+	now := toWire(s.Now())
 	s.mu.Lock()
 	a, ok := s.agents[id]
 	var resp agent
 	wasUninstalled := ok && a.Status == "uninstall"
 	if ok && !wasUninstalled {
-		a.Status, a.UpdatedAt = "uninstall", s.stamp()
+		a.Status, a.UpdatedAt = "uninstall", now
 		resp = a.snapshot()
 	}
 	s.mu.Unlock()
@@ -308,6 +309,7 @@ func (s *Server) addAgentPaths(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	now := toWire(s.Now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.agents[id]
@@ -337,7 +339,7 @@ func (s *Server) addAgentPaths(w http.ResponseWriter, r *http.Request) {
 	for _, e := range body.ExcludePath {
 		a.Paths[a.pathIndex(e.PathName)].ExcludePaths = strings.Join(e.ExcludePathName, ",")
 	}
-	a.UpdatedAt = s.stamp()
+	a.UpdatedAt = now
 	writeJSON(w, http.StatusOK, map[string][]string{"added": added, "existed": existed})
 }
 
@@ -351,6 +353,7 @@ func (s *Server) removeAgentPaths(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, "Invalid agent "+id)
 		return
 	}
+	now := toWire(s.Now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.agents[id]
@@ -367,7 +370,7 @@ func (s *Server) removeAgentPaths(w http.ResponseWriter, r *http.Request) {
 			notExisted = append(notExisted, p)
 		}
 	}
-	a.UpdatedAt = s.stamp()
+	a.UpdatedAt = now
 	writeJSON(w, http.StatusOK, map[string][]string{"removed": removed, "not_existed": notExisted})
 }
 

@@ -147,7 +147,7 @@ func (s *Server) checkCredentials(r *http.Request) (code, msg string, ok bool) {
 	if r.Header.Get("Authorization") == "" {
 		return "APIGW.0301", "Incorrect IAM authentication information: no X-Auth-Token or Authorization header", false
 	}
-	if err := verify(r, s.secretFor, s.now()); err != nil {
+	if err := verify(r, s.secretFor, time.Now()); err != nil {
 		return "APIGW.0301", "Incorrect IAM authentication information: " + err.Error(), false
 	}
 	return "", "", true
@@ -164,7 +164,7 @@ func (s *Server) checkToken(tok string) (code, msg string, ok bool) {
 	switch {
 	case !issued:
 		return "APIGW.0301", "Incorrect IAM authentication information: decrypt token fail", false
-	case !s.now().Before(expiry):
+	case !time.Now().Before(expiry):
 		return "APIGW.0307", "The token must be updated", false
 	}
 	return "", "", true
@@ -182,7 +182,7 @@ func (s *Server) secretFor(ak string) (secret, token string, err error) {
 	switch {
 	case !ok:
 		return "", "", fmt.Errorf("get secretKey failed, ak:%s, err:ak not exist", ak)
-	case !s.now().Before(k.expiry):
+	case !time.Now().Before(k.expiry):
 		return "", "", errors.New("the security token has expired")
 	}
 	return k.secret, k.token, nil
@@ -394,7 +394,7 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := "MIIcbrtest" + randomHex(24)
-	issued := s.now().UTC()
+	issued := time.Now().UTC()
 	s.auth.mu.Lock()
 	expiry := issued.Add(s.auth.lifetime)
 	s.auth.tokens[tok] = expiry
@@ -452,7 +452,7 @@ func (s *Server) securityKey(w http.ResponseWriter, r *http.Request) {
 	s.auth.mu.Lock()
 	session := s.auth.sessions[r.Header.Get("X-Metadata-Token")]
 	if session {
-		k.expiry = s.now().UTC().Add(s.auth.lifetime)
+		k.expiry = time.Now().UTC().Add(s.auth.lifetime)
 		s.auth.temp[ak] = k
 	}
 	s.auth.mu.Unlock()
