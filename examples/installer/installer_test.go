@@ -317,3 +317,25 @@ func TestECSMetadataMeansACloudAgent(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "native", cfg.agentType)
 }
+
+func TestUsageErrors(t *testing.T) {
+	srv := newFake(t)
+	state := filepath.Join(t.TempDir(), "s.json")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"-timeout", "0s"}, "-timeout must be positive"},
+		{[]string{"-uninstall", "-path", "/a"}, "-path and -uninstall do not go together"},
+		{[]string{"-no-such-flag"}, "flag provided but not defined"},
+		{[]string{"-ecs-metadata", "-region", ""}, "a region is required: give -region or set HUAWEICLOUD_SDK_REGION"},
+	} {
+		r := runAgainst(t, srv, append([]string{"-state", state}, tc.args...)...)
+		assert.Equal(t, exitUsage, r.code, tc.args)
+		assert.Contains(t, r.stderr, tc.want, tc.args)
+		assert.Empty(t, r.stdout, tc.args)
+	}
+	assert.Equal(t, 0, srv.Requests())
+	assert.NoFileExists(t, state)
+}

@@ -260,8 +260,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 // install checks the agent's facts and paths, then registers the agent and
 // adds its paths.
 func install(ctx context.Context, connect connector, cfg config, stdout, stderr io.Writer) int {
-	// The agent ID to check: the one kept, or a new one, saved only once
-	// everything is checked.
+	// Check the registration with the agent ID kept, or a new one; the
+	// state file is created only once everything is checked, below.
 	id, err := loadAgentID(cfg.state)
 	if errors.Is(err, fs.ErrNotExist) {
 		id, err = newAgentID(), nil
@@ -284,7 +284,7 @@ func install(ctx context.Context, connect connector, cfg config, stdout, stderr 
 			return invalid(stderr, cfg, err)
 		}
 	}
-	c, closeClient, code := open(connect, cfg, stderr)
+	c, closeClient, code := openClient(connect, cfg, stderr)
 	if code != exitOK {
 		return code
 	}
@@ -369,8 +369,8 @@ func invalid(stderr io.Writer, cfg config, err error) int {
 	return exitUsage
 }
 
-// open connects to CBR, or reports why it cannot and returns the exit code.
-func open(connect connector, cfg config, stderr io.Writer) (*cbr.Client, func(), int) {
+// openClient connects to CBR, or reports why it cannot and returns the exit code.
+func openClient(connect connector, cfg config, stderr io.Writer) (*cbr.Client, func(), int) {
 	c, closeClient, err := connect(cfg, stderr)
 	if err == nil {
 		return c, closeClient, exitOK
@@ -399,7 +399,7 @@ func uninstall(ctx context.Context, connect connector, cfg config, stdout, stder
 		fmt.Fprintf(stderr, "installer: %v\n", err)
 		return exitLocal
 	}
-	c, closeClient, code := open(connect, cfg, stderr)
+	c, closeClient, code := openClient(connect, cfg, stderr)
 	if code != exitOK {
 		return code
 	}
