@@ -1,25 +1,38 @@
-// Command quickstart registers a backup agent with CBR, marks it uninstalled,
-// and prints the resulting agent as indented JSON.
+// Command quickstart registers a backup agent, marks it uninstalled, and
+// prints the resulting agent as indented JSON.
 //
-// With HUAWEICLOUD_SDK_AK set it talks to CBR, configured by cbr.FromEnv:
+// By default it runs against an in-process fake CBR server from package
+// cbrtest, and says so on stderr. Nothing is sent to Huawei Cloud, whatever
+// credentials the environment or the credentials file hold:
 //
-//	HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK   the access key pair (required)
-//	HUAWEICLOUD_SDK_REGION                   the region, such as ap-southeast-1 (required)
+//	go run ./examples/quickstart
+//
+// With -real it talks to CBR, configured by cbr.FromEnv, in the region of
+// -region (by default HUAWEICLOUD_SDK_REGION). It first says what it will do:
+// register a new agent for host "ecs-00002" in the account and mark it
+// uninstalled; the agent stays in the account, marked uninstalled.
+//
+//	HUAWEICLOUD_SDK_AK=... HUAWEICLOUD_SDK_SK=... go run ./examples/quickstart -real -region ap-southeast-1
+//
+// cbr.FromEnv reads:
+//
+//	HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK   the access key pair, else ak and sk in the [basic]
+//	                                         section of the credentials file
+//	HUAWEICLOUD_SDK_CREDENTIALS_FILE         the credentials file, by default ~/.huaweicloud/credentials
 //	HUAWEICLOUD_SDK_SECURITY_TOKEN           for a temporary key pair
 //	HUAWEICLOUD_SDK_PROJECT_ID               else looked up in IAM by the region's name
 //	HUAWEICLOUD_SDK_REGION_CBR_{REGION}      another CBR endpoint, such as HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1
 //	HUAWEICLOUD_SDK_IAM_ENDPOINT             another IAM endpoint
 //
-// Without HUAWEICLOUD_SDK_AK it starts the in-process fake server from package
-// cbrtest and says so on stderr.
-//
-//	go run ./examples/quickstart
+// Exit codes: 0 done; 1 failed (missing credentials included); 2 invalid flags.
 package main
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -29,29 +42,87 @@ import (
 	"github.com/cbrsdk/cbr/cbrtest"
 )
 
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
 func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := run(ctx, os.Stdout, os.Stderr); err != nil {
-		cancel()
-		fmt.Fprintln(os.Stderr, "quickstart:", err)
-		os.Exit(1)
-	}
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	cancel()
+	os.Exit(code)
 }
 
-// run registers an agent, marks it uninstalled and writes the agent to stdout
-// as indented JSON; notes for the user go to stderr.
-func run(ctx context.Context, stdout, stderr io.Writer) error {
-	c, closeFake, err := newClient(stderr)
-	if err != nil {
-		return err
-	}
-	defer closeFake()
+// The agent the quickstart registers.
+const (
+	hostName = "ecs-00002"
+	hostIP   = "10.10.0.2"
+)
 
+// run registers an agent, marks it uninstalled and writes the agent to stdout
+// as indented JSON; notes for the user go to stderr. It returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	flags := flag.NewFlagSet("quickstart", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	useCBR := flags.Bool("real", false, "talk to CBR with the credentials cbr.FromEnv finds, instead of the in-process fake")
+	region := flags.String("region", os.Getenv("HUAWEICLOUD_SDK_REGION"), "CBR region for -real, such as ap-southeast-1 (default $HUAWEICLOUD_SDK_REGION)")
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if flags.NArg() > 0 {
+		fmt.Fprintf(stderr, "quickstart: unexpected argument %q (see -h)\n", flags.Arg(0))
+		return exitUsage
+	}
+
+	var (
+		c    *cbr.Client
+		done = func() {}
+		err  error
+	)
+	if *useCBR {
+		if *region == "" {
+			fmt.Fprintln(stderr, "quickstart: -real needs a region: give -region or set HUAWEICLOUD_SDK_REGION, such as ap-southeast-1")
+			return exitUsage
+		}
+		c, err = cbr.NewClient(cbr.WithRegion(*region), cbr.FromEnv(), cbr.WithUserAgent("cbr-quickstart"))
+		if err != nil {
+			fmt.Fprintf(stderr, "quickstart: %v\n", err)
+			return exitFailed
+		}
+		fmt.Fprintf(stderr, "quickstart: -real: registering a new agent for host %s (%s) with CBR in %s, then marking it uninstalled; it stays in the account, marked uninstalled\n",
+			hostName, hostIP, *region)
+	} else {
+		srv := cbrtest.NewServer()
+		done = srv.Close
+		fmt.Fprintf(stderr, "quickstart: running on the in-process fake CBR server at %s; nothing is sent to Huawei Cloud (use -real to talk to CBR)\n", srv.URL)
+		if c, err = srv.Client(); err != nil {
+			done()
+			fmt.Fprintf(stderr, "quickstart: %v\n", err)
+			return exitFailed
+		}
+	}
+	defer done()
+
+	if err := registerAndUninstall(ctx, c, stdout); err != nil {
+		fmt.Fprintf(stderr, "quickstart: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// registerAndUninstall is what the quickstart shows: register an agent, mark
+// it uninstalled, print it.
+func registerAndUninstall(ctx context.Context, c *cbr.Client, stdout io.Writer) error {
 	agent, err := c.RegisterAgent(ctx, cbr.AgentRegister{
 		AgentID:      newAgentID(),
-		HostName:     "ecs-00002",
-		HostIP:       "10.10.0.2",
+		HostName:     hostName,
+		HostIP:       hostIP,
 		HostOS:       "linux",
 		AgentVersion: "1.0.0",
 		AgentType:    cbr.AgentTypeNative,
@@ -69,31 +140,6 @@ func run(ctx context.Context, stdout, stderr io.Writer) error {
 	}
 	_, err = fmt.Fprintln(stdout, string(out))
 	return err
-}
-
-// newClient returns a client for CBR when credentials are in the environment,
-// else for an in-process fake server, and a function that stops the fake.
-func newClient(stderr io.Writer) (*cbr.Client, func(), error) {
-	if os.Getenv("HUAWEICLOUD_SDK_AK") != "" {
-		region := os.Getenv("HUAWEICLOUD_SDK_REGION")
-		if region == "" {
-			return nil, nil, fmt.Errorf("HUAWEICLOUD_SDK_AK is set: also set HUAWEICLOUD_SDK_REGION, such as ap-southeast-1")
-		}
-		c, err := cbr.NewClient(cbr.WithRegion(region), cbr.FromEnv(), cbr.WithUserAgent("cbr-quickstart"))
-		if err != nil {
-			return nil, nil, err
-		}
-		fmt.Fprintf(stderr, "quickstart: using CBR in %s with the HUAWEICLOUD_SDK_* credentials\n", region)
-		return c, func() {}, nil
-	}
-	srv := cbrtest.NewServer()
-	fmt.Fprintf(stderr, "quickstart: no HUAWEICLOUD_SDK_* credentials in the environment; using the in-process fake CBR server at %s\n", srv.URL)
-	c, err := srv.Client()
-	if err != nil {
-		srv.Close()
-		return nil, nil, err
-	}
-	return c, srv.Close, nil
 }
 
 // newAgentID returns a random UUID (version 4), the form of agent IDs in the API's examples.
