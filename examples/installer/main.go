@@ -274,13 +274,13 @@ func install(ctx context.Context, connect connector, cfg config, stdout, stderr 
 	if code != exitOK {
 		return code
 	}
-	if err := validateAgentRegister(in); err != nil {
+	if err := in.Validate(); err != nil {
 		return invalid(stderr, cfg, err)
 	}
 	var addPaths cbr.AddPathsRequest
 	if len(cfg.paths) > 0 {
 		addPaths = cbr.AddPathsRequest{Paths: cfg.paths}
-		if err := validateAddPaths(addPaths); err != nil {
+		if err := addPaths.Validate(); err != nil {
 			return invalid(stderr, cfg, err)
 		}
 	}

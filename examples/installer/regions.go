@@ -42,48 +42,19 @@ func endpointVariable(region string) string {
 	return "HUAWEICLOUD_SDK_REGION_CBR_" + strings.ToUpper(strings.ReplaceAll(region, "-", "_"))
 }
 
-// closeRegions returns the regions of known that s may be a typo of, in the
-// order of known: the nearest ones if they are at most two edits away,
-// ignoring case and surrounding space; else those that start with s (at
-// least two characters).
+// closeRegions returns the regions that s may be a typo of: the nearest
+// ones (cbr.NearestRegions), else those that start with s (at least two
+// characters).
 func closeRegions(s string, known []string) []string {
+	if near := cbr.NearestRegions(s); len(near) > 0 {
+		return near
+	}
 	s = strings.ToLower(strings.TrimSpace(s))
-	var nearest, prefixed []string
-	best := 3
+	var prefixed []string
 	for _, r := range known {
-		switch d := editDistance(s, r); {
-		case d < best:
-			best, nearest = d, []string{r}
-		case d == best:
-			nearest = append(nearest, r)
-		}
 		if len(s) >= 2 && strings.HasPrefix(r, s) {
 			prefixed = append(prefixed, r)
 		}
 	}
-	if len(nearest) > 0 {
-		return nearest
-	}
 	return prefixed
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

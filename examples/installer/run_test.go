@@ -219,13 +219,13 @@ func TestChecksBeforeAnythingIsSent(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"-path", "relative/dir"}, []string{`cbr: invalid add_path: "relative/dir" is not an absolute POSIX path or a Windows drive path`, "fix -path"}},
+		{[]string{"-path", "relative/dir"}, []string{`cbr: add agent paths: invalid add_path: "relative/dir" is not an absolute POSIX path or a Windows drive path`, "fix -path"}},
 		{[]string{"-path", "/opt/data", "-path", "/"}, []string{`-path "/": the whole file system cannot be a backup path`}},
 		{[]string{"-path", "/opt/data\n"}, []string{"invalid add_path", "fix -path"}},
 		{[]string{"-type", "weird"}, []string{`-type must be native or cloud, not "weird"`}},
 		{[]string{"-region", "ap-southeast1"}, []string{`unknown region "ap-southeast1" (from -region); did you mean ap-southeast-1?`}},
 		{[]string{"-region", ""}, []string{"a region is required: give -region or set HUAWEICLOUD_SDK_REGION"}},
-		{[]string{"-ip", "not-an-ip"}, []string{"cbr: invalid host_ip: is not an IPv4 or IPv6 address", "fix -ip"}},
+		{[]string{"-ip", "not-an-ip"}, []string{"cbr: register agent: invalid host_ip: is not an IPv4 or IPv6 address", "fix -ip"}},
 		{[]string{"-agent-version", "1.0"}, []string{"invalid agent_version", "fix -agent-version"}},
 		{[]string{"-hostname", " "}, []string{"invalid host_name: is required", "fix -hostname"}},
 		{[]string{"-nickname", "a\tb"}, []string{"invalid host_nickname: contains a control character", "fix -nickname"}},
