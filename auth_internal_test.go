@@ -141,13 +141,13 @@ func TestCachedWaiterFetchesWhenTheFetchingCallerGivesUp(t *testing.T) {
 	c := &cached[string]{now: time.Now}
 	var calls atomic.Int32
 	fetching := make(chan struct{})
-	fetch := func(ctx context.Context) (string, time.Time, time.Time, error) {
+	fetch := func(ctx context.Context) (string, time.Duration, error) {
 		if calls.Add(1) == 1 {
 			close(fetching)
 			<-ctx.Done()
-			return "", time.Time{}, time.Time{}, ctx.Err()
+			return "", 0, ctx.Err()
 		}
-		return "v2", time.Time{}, time.Time{}, nil
+		return "v2", 0, nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	leaderErr := make(chan error, 1)

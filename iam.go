@@ -1,7 +1,6 @@
 package cbr
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -77,8 +76,18 @@ func (p IAMPassword) LogValue() slog.Value { return slog.StringValue(p.String())
 // JSON log, even inside another value.
 func (p IAMPassword) MarshalJSON() ([]byte, error) { return json.Marshal(p.String()) }
 
-// tokenRenewWindow is how long before its expiry an IAM token is renewed.
-const tokenRenewWindow = 10 * time.Minute
+// Bounds of the fetches from IAM.
+const (
+	// tokenRenewWindow is how long before its expiry an IAM token is renewed.
+	tokenRenewWindow = 10 * time.Minute
+	// iamTimeout bounds one token request, its answer's body included.
+	iamTimeout = 30 * time.Second
+	// projectLookupTimeout bounds the project lookup, its retries included.
+	projectLookupTimeout = 2 * time.Minute
+	// maxIAMBody caps an answer of IAM; a token without its catalog, or the
+	// projects of one name, take a few KiB.
+	maxIAMBody = 1 << 20
+)
 
 // bind checks the password credentials and binds them to the client's IAM.
 func (p IAMPassword) bind(b binding) (Credentials, error) {
@@ -116,23 +125,25 @@ func (p IAMPassword) bind(b binding) (Credentials, error) {
 		return nil, fmt.Errorf("cbr: IAMPassword: %w", err)
 	}
 	return &iamToken{
-		p:     p,
-		url:   b.iam + "v3/auth/tokens?nocatalog=true",
-		body:  body,
-		http:  b.http,
-		now:   b.now,
-		token: cached[string]{now: b.now},
+		p:       p,
+		url:     b.iam + "v3/auth/tokens?nocatalog=true",
+		body:    body,
+		http:    b.http,
+		timeout: iamTimeout,
+		now:     b.now,
+		token:   cached[string]{now: b.now, window: tokenRenewWindow},
 	}, nil
 }
 
 // iamToken is an IAMPassword bound to a client: it holds the current token.
 type iamToken struct {
-	p     IAMPassword // for String only
-	url   string
-	body  []byte // the token request, with the password
-	http  *http.Client
-	now   func() time.Time
-	token cached[string]
+	p       IAMPassword // for String only
+	url     string
+	body    []byte // the token request, with the password
+	http    *http.Client
+	timeout time.Duration // of one token request: iamTimeout
+	now     func() time.Time
+	token   cached[string]
 }
 
 // Authenticate sets X-Auth-Token, getting a token first if needed.
@@ -155,47 +166,35 @@ func (t *iamToken) expire(refused *http.Request) bool {
 // Format prints the redacted form of the password credentials for every fmt verb.
 func (t *iamToken) Format(f fmt.State, _ rune) { io.WriteString(f, t.p.String()) }
 
-// fetch gets a token from IAM: 201, the token in X-Subject-Token, its
-// lifetime in the body.
-func (t *iamToken) fetch(ctx context.Context) (string, time.Time, time.Time, error) {
+// fetch gets a token from IAM: 2xx (IAM answers 201), the token in
+// X-Subject-Token, its lifetime in the body.
+func (t *iamToken) fetch(ctx context.Context) (string, time.Duration, error) {
 	const op = "get IAM token"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(t.body))
-	if err != nil {
-		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
-	}
-	req.Header.Set("Content-Type", "application/json;charset=utf8")
-	req.Header.Set("Accept", "application/json")
-	fetched := t.now()
-	resp, err := t.http.Do(req)
-	if err != nil {
-		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return "", time.Time{}, time.Time{}, newAPIError(op, resp, 1)
-	}
 	var out struct {
 		Token struct {
 			ExpiresAt time.Time `json:"expires_at"`
 			IssuedAt  time.Time `json:"issued_at"`
 		} `json:"token"`
 	}
-	err = readJSON(resp, &out)
-	tok := resp.Header.Get("X-Subject-Token")
+	header, err := (&jsonFetch{
+		op: op, method: http.MethodPost, url: t.url, body: t.body, limit: maxIAMBody, timeout: t.timeout,
+		header: http.Header{"Content-Type": {"application/json;charset=utf8"}, "Accept": {"application/json"}},
+	}).do(ctx, sendOnce(t.http), &out)
+	tok := header.Get("X-Subject-Token")
 	switch {
 	case err != nil:
-		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
+		return "", 0, err
 	case tok == "" || strings.ContainsFunc(tok, isControl):
-		return "", time.Time{}, time.Time{}, &decodeError{op: op, reason: "no token in X-Subject-Token"}
+		return "", 0, &decodeError{op: op, reason: "no token in X-Subject-Token"}
 	case out.Token.ExpiresAt.IsZero():
-		return "", time.Time{}, time.Time{}, &decodeError{op: op, reason: "token has no expires_at"}
+		return "", 0, &decodeError{op: op, reason: "token has no expires_at"}
 	}
+	// The lifetime is measured on IAM's clock, when it says when it issued the token.
 	issued := out.Token.IssuedAt
 	if issued.IsZero() {
-		issued = fetched
+		issued = t.now()
 	}
-	renew, expiry := renewalTimes(fetched, out.Token.ExpiresAt.Sub(issued), tokenRenewWindow)
-	return tok, renew, expiry, nil
+	return tok, out.Token.ExpiresAt.Sub(issued), nil
 }
 
 // projectLookup finds the client's project ID by name in IAM, once:
@@ -245,30 +244,20 @@ func (l *projectLookup) get(ctx context.Context) (string, error) {
 }
 
 // fetch looks the project up; exactly one project must have the name.
-func (l *projectLookup) fetch(ctx context.Context) (string, time.Time, time.Time, error) {
+func (l *projectLookup) fetch(ctx context.Context) (string, time.Duration, error) {
 	const op = "find project ID"
-	st := &callState{}
-	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, callStateKey{}, st), http.MethodGet, l.url, nil)
-	if err != nil {
-		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := l.http.Do(req)
-	if err != nil {
-		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return "", time.Time{}, time.Time{}, newAPIError(op, resp, int(st.attempts.Load()))
-	}
 	var out struct {
 		Projects []struct {
 			ID   string `json:"id"`
 			Name string `json:"name"`
 		} `json:"projects"`
 	}
-	if err := readJSON(resp, &out); err != nil {
-		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
+	_, err := (&jsonFetch{
+		op: op, method: http.MethodGet, url: l.url, limit: maxIAMBody, timeout: projectLookupTimeout,
+		header: http.Header{"Accept": {"application/json"}},
+	}).do(ctx, l.send, &out)
+	if err != nil {
+		return "", 0, err
 	}
 	var ids []string
 	for _, p := range out.Projects {
@@ -278,14 +267,25 @@ func (l *projectLookup) fetch(ctx context.Context) (string, time.Time, time.Time
 	}
 	switch {
 	case len(ids) == 0:
-		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: IAM has no project named %q: use WithProjectID", op, l.name)
+		return "", 0, fmt.Errorf("cbr: %s: IAM has no project named %q: use WithProjectID", op, l.name)
 	case len(ids) > 1:
-		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: IAM has %d projects named %q: use WithProjectID", op, len(ids), l.name)
+		return "", 0, fmt.Errorf("cbr: %s: IAM has %d projects named %q: use WithProjectID", op, len(ids), l.name)
 	}
 	if vErr := checkID(ids[0]); vErr != nil {
-		return "", time.Time{}, time.Time{}, &decodeError{op: op, reason: "project ID " + vErr.Reason}
+		return "", 0, &decodeError{op: op, reason: "project ID " + vErr.Reason}
 	}
-	return ids[0], time.Time{}, time.Time{}, nil
+	return ids[0], 0, nil
+}
+
+// send sends req through the client's retries and authentication.
+func (l *projectLookup) send(req *http.Request) (*http.Response, int, error) {
+	st := &callState{}
+	r, err := retryablehttp.FromRequest(req.WithContext(context.WithValue(req.Context(), callStateKey{}, st)))
+	if err != nil {
+		return nil, 0, err
+	}
+	resp, err := l.http.Do(r)
+	return resp, int(st.attempts.Load()), err
 }
 
 // setUpAuth binds the credentials of cfg to the client (replacing cfg.creds)
