@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/textproto"
 	"time"
 )
 
@@ -82,11 +83,19 @@ func withTimeout(ctx context.Context, op string, d time.Duration) (context.Conte
 
 // fetchError is the error of the fetch op that failed with err: a
 // *timeoutError when a bound of withTimeout on ctx ended it, else err
-// prefixed with the operation.
+// prefixed with the operation. net/http quotes a malformed header line of
+// the answer in its error, and that line may hold a secret (IAM's
+// X-Subject-Token): such an error is replaced by one that does not quote it.
 func fetchError(ctx context.Context, op string, err error) error {
-	var timedOut *timeoutError
-	if ctx.Err() != nil && errors.As(context.Cause(ctx), &timedOut) {
+	var (
+		timedOut  *timeoutError
+		malformed textproto.ProtocolError
+	)
+	switch {
+	case ctx.Err() != nil && errors.As(context.Cause(ctx), &timedOut):
 		return timedOut
+	case errors.As(err, &malformed):
+		return fmt.Errorf("cbr: %s: the answer is malformed (not quoted: it may hold a secret)", op)
 	}
 	return fmt.Errorf("cbr: %s: %w", op, err)
 }

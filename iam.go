@@ -201,10 +201,11 @@ func (t *iamToken) fetch(ctx context.Context) (string, time.Duration, error) {
 // GET {iam}/v3/projects?name={name}, authenticated by the client's credentials,
 // with the client's retries.
 type projectLookup struct {
-	name string
-	url  string
-	http *retryablehttp.Client
-	id   cached[string]
+	name    string
+	url     string
+	http    *retryablehttp.Client
+	timeout time.Duration // of the whole lookup: projectLookupTimeout
+	id      cached[string]
 }
 
 // newProjectLookup returns the project lookup of a client whose configuration
@@ -229,10 +230,11 @@ func newProjectLookup(cfg config, b binding) (*projectLookup, error) {
 		return nil, errors.New("cbr: missing project ID: use WithProjectID, or WithIAMEndpoint to look it up")
 	}
 	return &projectLookup{
-		name: name,
-		url:  b.iam + "v3/projects?name=" + url.QueryEscape(name),
-		http: newRetryClient(cfg, b.iamHost),
-		id:   cached[string]{now: b.now},
+		name:    name,
+		url:     b.iam + "v3/projects?name=" + url.QueryEscape(name),
+		http:    newRetryClient(cfg, b.iamHost),
+		timeout: projectLookupTimeout,
+		id:      cached[string]{now: b.now},
 	}, nil
 }
 
@@ -253,7 +255,7 @@ func (l *projectLookup) fetch(ctx context.Context) (string, time.Duration, error
 		} `json:"projects"`
 	}
 	_, err := (&jsonFetch{
-		op: op, method: http.MethodGet, url: l.url, limit: maxIAMBody, timeout: projectLookupTimeout,
+		op: op, method: http.MethodGet, url: l.url, limit: maxIAMBody, timeout: l.timeout,
 		header: http.Header{"Accept": {"application/json"}},
 	}).do(ctx, l.send, &out)
 	if err != nil {
