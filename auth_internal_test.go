@@ -105,7 +105,8 @@ func TestCallersShareAMetadataFetchThatTimesOut(t *testing.T) {
 	for range 3 {
 		select {
 		case err := <-errs:
-			assert.ErrorIs(t, err, context.DeadlineExceeded)
+			assert.ErrorIs(t, err, ErrAttemptTimeout, "the fetch's own bound, not the callers' contexts")
+			assert.NotErrorIs(t, err, context.DeadlineExceeded)
 		case <-time.After(10 * time.Second):
 			t.Fatal("a caller did not return")
 		}
@@ -141,13 +142,13 @@ func TestCachedWaiterFetchesWhenTheFetchingCallerGivesUp(t *testing.T) {
 	c := &cached[string]{now: time.Now}
 	var calls atomic.Int32
 	fetching := make(chan struct{})
-	fetch := func(ctx context.Context) (string, time.Time, time.Time, error) {
+	fetch := func(ctx context.Context) (string, time.Duration, error) {
 		if calls.Add(1) == 1 {
 			close(fetching)
 			<-ctx.Done()
-			return "", time.Time{}, time.Time{}, ctx.Err()
+			return "", 0, ctx.Err()
 		}
-		return "v2", time.Time{}, time.Time{}, nil
+		return "v2", 0, nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	leaderErr := make(chan error, 1)

@@ -411,3 +411,71 @@ func errorsAsAPI(err error) (*cbr.APIError, bool) {
 	ok := errors.As(err, &apiErr)
 	return apiErr, ok
 }
+
+func TestCredentialFetchErrorsHoldNoSecret(t *testing.T) {
+	t.Parallel()
+	expires := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	keys := `{"credential":{"access":"TMPAK","secret":"` + secretSK + `","securitytoken":"` + secretSTS + `"`
+	for name, tc := range map[string]struct {
+		iam   bool   // an IAM token answer, else a metadata keys answer
+		token string // X-Subject-Token of an IAM answer
+		body  string
+		want  string
+	}{
+		"IAM token without expires_at": {iam: true, token: secretToken, body: `{"token":{}}`,
+			want: "cbr: show agent: authenticate: get IAM token: unexpected response: token has no expires_at"},
+		"IAM token with a control character": {iam: true, token: secretToken + "\x01", body: `{"token":{"expires_at":"` + expires + `"}}`,
+			want: "cbr: show agent: authenticate: get IAM token: the answer is malformed (not quoted: it may hold a secret)"},
+		"IAM answer without a token": {iam: true, body: `{"token":{"expires_at":"` + expires + `"}}`,
+			want: "cbr: show agent: authenticate: get IAM token: unexpected response: no token in X-Subject-Token"},
+		"IAM body cut short": {iam: true, token: secretToken, body: `{"token":{"expires_at":"` + secretToken,
+			want: "cbr: show agent: authenticate: get IAM token: decode 201 response: unexpected end of JSON input"},
+		"IAM body over 1 MiB": {iam: true, token: secretToken, body: `{"token":{"expires_at":"` + expires + `"}}` + strings.Repeat(" ", 1<<20),
+			want: "cbr: show agent: authenticate: get IAM token: decode 201 response: body is over 1048576 bytes"},
+		"metadata keys without expires_at": {body: keys + `}}`,
+			want: "cbr: show agent: authenticate: get ECS metadata credentials: unexpected response: credential has no expires_at"},
+		"metadata access key with a comma": {body: `{"credential":{"access":"TMP,AK","secret":"` + secretSK + `","securitytoken":"` + secretSTS + `","expires_at":"` + expires + `"}}`,
+			want: "cbr: show agent: authenticate: get ECS metadata credentials: unexpected response: AKSK: access key contains a space, a comma or a control character"},
+		"metadata body cut short": {body: keys,
+			want: "cbr: show agent: authenticate: get ECS metadata credentials: decode 200 response: unexpected end of JSON input"},
+		"metadata body over 64 KiB": {body: keys + `,"expires_at":"` + expires + `"}}` + strings.Repeat(" ", 64<<10),
+			want: "cbr: show agent: authenticate: get ECS metadata credentials: decode 200 response: body is over 65536 bytes"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var answered, cbrRequests atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/v3/auth/tokens", "/openstack/latest/securitykey":
+					answered.Add(1)
+					w.Header()["X-Subject-Token"] = []string{tc.token} // as sent, control character included
+					if tc.iam {
+						w.WriteHeader(http.StatusCreated)
+					}
+					io.WriteString(w, tc.body)
+				case "/meta-data/latest/api/token":
+					w.WriteHeader(http.StatusNotFound)
+				default:
+					cbrRequests.Add(1)
+				}
+			}))
+			t.Cleanup(srv.Close)
+			var creds cbr.Credentials = cbr.ECSMetadata{Endpoint: srv.URL}
+			if tc.iam {
+				creds = cbr.IAMPassword{Domain: "acme", User: "installer", Password: secretPassword}
+			}
+			c, err := cbr.NewClient(cbr.WithEndpoint(srv.URL), cbr.WithIAMEndpoint(srv.URL), cbr.WithProjectID("p1"),
+				cbr.WithCredentials(creds), cbr.WithRetry(noRetry))
+			require.NoError(t, err)
+
+			_, err = c.ShowAgent(context.Background(), "a1")
+			require.Error(t, err)
+			assert.Equal(t, tc.want, err.Error())
+			for _, out := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
+				assertNoSecret(t, out, name)
+			}
+			assert.Equal(t, int32(1), answered.Load())
+			assert.Zero(t, cbrRequests.Load())
+		})
+	}
+}

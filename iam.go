@@ -1,7 +1,6 @@
 package cbr
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -75,8 +74,16 @@ func (p IAMPassword) LogValue() slog.Value { return slog.StringValue(p.String())
 // JSON log, even inside another value.
 func (p IAMPassword) MarshalJSON() ([]byte, error) { return json.Marshal(p.String()) }
 
-// tokenRenewWindow is how long before its expiry an IAM token is renewed.
-const tokenRenewWindow = 10 * time.Minute
+// Bounds of the fetches from IAM.
+const (
+	// tokenRenewWindow is how long before its expiry an IAM token is renewed.
+	tokenRenewWindow = 10 * time.Minute
+	// iamTimeout bounds one token request, its answer's body included.
+	iamTimeout = 30 * time.Second
+	// maxIAMBody caps an answer of IAM; a token without its catalog, or the
+	// projects of one name, take a few KiB.
+	maxIAMBody = 1 << 20
+)
 
 // bind checks the password credentials and binds them to the client's IAM.
 func (p IAMPassword) bind(b binding) (Credentials, error) {
@@ -114,23 +121,25 @@ func (p IAMPassword) bind(b binding) (Credentials, error) {
 		return nil, fmt.Errorf("cbr: IAMPassword: %w", err)
 	}
 	return &iamToken{
-		p:     p,
-		url:   b.iam + "v3/auth/tokens?nocatalog=true",
-		body:  body,
-		http:  b.http,
-		now:   b.now,
-		token: cached[string]{now: b.now},
+		p:       p,
+		url:     b.iam + "v3/auth/tokens?nocatalog=true",
+		body:    body,
+		http:    b.http,
+		timeout: iamTimeout,
+		now:     b.now,
+		token:   cached[string]{now: b.now, window: tokenRenewWindow},
 	}, nil
 }
 
 // iamToken is an IAMPassword bound to a client: it holds the current token.
 type iamToken struct {
-	p     IAMPassword // for String only
-	url   string
-	body  []byte // the token request, with the password
-	http  *http.Client
-	now   func() time.Time
-	token cached[string]
+	p       IAMPassword // for String only
+	url     string
+	body    []byte // the token request, with the password
+	http    *http.Client
+	timeout time.Duration // of one token request: iamTimeout
+	now     func() time.Time
+	token   cached[string]
 }
 
 // Authenticate sets X-Auth-Token, getting a token first if needed.
@@ -153,47 +162,35 @@ func (t *iamToken) expire(refused *http.Request) bool {
 // Format prints the redacted form of the password credentials for every fmt verb.
 func (t *iamToken) Format(f fmt.State, _ rune) { io.WriteString(f, t.p.String()) }
 
-// fetch gets a token from IAM: 201, the token in X-Subject-Token, its
-// lifetime in the body.
-func (t *iamToken) fetch(ctx context.Context) (string, time.Time, time.Time, error) {
+// fetch gets a token from IAM: 2xx (IAM answers 201), the token in
+// X-Subject-Token, its lifetime in the body.
+func (t *iamToken) fetch(ctx context.Context) (string, time.Duration, error) {
 	const op = "get IAM token"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(t.body))
-	if err != nil {
-		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
-	}
-	req.Header.Set("Content-Type", "application/json;charset=utf8")
-	req.Header.Set("Accept", "application/json")
-	fetched := t.now()
-	resp, err := t.http.Do(req)
-	if err != nil {
-		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return "", time.Time{}, time.Time{}, newAPIError(op, resp, 1)
-	}
 	var out struct {
 		Token struct {
 			ExpiresAt time.Time `json:"expires_at"`
 			IssuedAt  time.Time `json:"issued_at"`
 		} `json:"token"`
 	}
-	err = readJSON(resp, &out)
-	tok := resp.Header.Get("X-Subject-Token")
+	header, err := (&jsonFetch{
+		op: op, method: http.MethodPost, url: t.url, body: t.body, limit: maxIAMBody, timeout: t.timeout,
+		header: http.Header{"Content-Type": {"application/json;charset=utf8"}, "Accept": {"application/json"}},
+	}).do(ctx, sendOnce(t.http), &out)
+	tok := header.Get("X-Subject-Token")
 	switch {
 	case err != nil:
-		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
+		return "", 0, err
 	case tok == "" || strings.ContainsFunc(tok, isControl):
-		return "", time.Time{}, time.Time{}, &ResponseError{Op: op, Reason: "no token in X-Subject-Token"}
+		return "", 0, &ResponseError{Op: op, Reason: "no token in X-Subject-Token"}
 	case out.Token.ExpiresAt.IsZero():
-		return "", time.Time{}, time.Time{}, &ResponseError{Op: op, Reason: "token has no expires_at"}
+		return "", 0, &ResponseError{Op: op, Reason: "token has no expires_at"}
 	}
+	// The lifetime is measured on IAM's clock, when it says when it issued the token.
 	issued := out.Token.IssuedAt
 	if issued.IsZero() {
-		issued = fetched
+		issued = t.now()
 	}
-	renew, expiry := renewalTimes(fetched, out.Token.ExpiresAt.Sub(issued), tokenRenewWindow)
-	return tok, renew, expiry, nil
+	return tok, out.Token.ExpiresAt.Sub(issued), nil
 }
 
 // projectLookup finds the client's project ID by name in IAM, once:
@@ -243,7 +240,7 @@ func (l *projectLookup) get(ctx context.Context) (string, error) {
 }
 
 // fetch looks the project up; exactly one project must have the name.
-func (l *projectLookup) fetch(ctx context.Context) (string, time.Time, time.Time, error) {
+func (l *projectLookup) fetch(ctx context.Context) (string, time.Duration, error) {
 	const op = "find project ID"
 	var out struct {
 		Projects []struct {
@@ -253,7 +250,7 @@ func (l *projectLookup) fetch(ctx context.Context) (string, time.Time, time.Time
 	}
 	u := l.url[strings.Index(l.url, "://")+3:]
 	if _, err := l.iam.send(ctx, &call{op: op, method: http.MethodGet, url: l.url, path: u[strings.IndexByte(u, '/'):], out: &out}); err != nil {
-		return "", time.Time{}, time.Time{}, err
+		return "", 0, err
 	}
 	var ids []string
 	for _, p := range out.Projects {
@@ -263,14 +260,14 @@ func (l *projectLookup) fetch(ctx context.Context) (string, time.Time, time.Time
 	}
 	switch {
 	case len(ids) == 0:
-		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: IAM has no project named %q: use WithProjectID", op, l.name)
+		return "", 0, fmt.Errorf("cbr: %s: IAM has no project named %q: use WithProjectID", op, l.name)
 	case len(ids) > 1:
-		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: IAM has %d projects named %q: use WithProjectID", op, len(ids), l.name)
+		return "", 0, fmt.Errorf("cbr: %s: IAM has %d projects named %q: use WithProjectID", op, len(ids), l.name)
 	}
 	if vErr := checkID(ids[0]); vErr != nil {
-		return "", time.Time{}, time.Time{}, &ResponseError{Op: op, Reason: "project ID " + vErr.Reason}
+		return "", 0, &ResponseError{Op: op, Reason: "project ID " + vErr.Reason}
 	}
-	return ids[0], time.Time{}, time.Time{}, nil
+	return ids[0], 0, nil
 }
 
 // setUpAuth binds the credentials of cfg to the client (replacing cfg.creds)

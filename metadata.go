@@ -2,6 +2,7 @@ package cbr
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,30 @@ import (
 	"strings"
 	"time"
 )
+
+// ECSMetadata gets temporary AK/SK credentials from the metadata service of
+// the Elastic Cloud Server (ECS) the program runs on, from the agency (IAM
+// role) attached to the server, and renews them before they expire. The
+// server needs an agency with CBR permissions. Use it for an agent installer
+// on a cloud server: no key is stored on the host.
+//
+// It is used only when given to WithCredentials; the client never falls back
+// to it. It talks to the metadata service with a transport of its own (no
+// proxy, 3s timeout), not the one of WithHTTPClient: tests point Endpoint at
+// a fake such as cbrtest.Server's.
+type ECSMetadata struct {
+	// Endpoint is the metadata service's base URL; empty means
+	// http://169.254.169.254. Tests point it at cbrtest.Server.MetadataURL.
+	Endpoint string
+}
+
+// defaultMetadataEndpoint is the ECS metadata service.
+const defaultMetadataEndpoint = "http://169.254.169.254/"
+
+// Authenticate fails: ECSMetadata needs the client that WithCredentials binds it to.
+func (m ECSMetadata) Authenticate(*http.Request, []byte) error {
+	return errors.New("cbr: ECSMetadata works only through WithCredentials")
+}
 
 // The ECS metadata service hands out the temporary keys of the server's
 // agency. First PUT meta-data/latest/api/token gets a session token (an older
@@ -49,7 +74,7 @@ func (m ECSMetadata) bind(b binding) (Credentials, error) {
 		},
 		timeout: metadataTimeout,
 		now:     b.now,
-		keys:    cached[AKSK]{now: b.now},
+		keys:    cached[AKSK]{now: b.now, window: metadataRenewWindow},
 	}, nil
 }
 
@@ -85,32 +110,15 @@ func (m *metadataKeys) Format(f fmt.State, _ rune) {
 	fmt.Fprintf(f, "cbr.ECSMetadata{Endpoint: %q}", m.base)
 }
 
-// fetch gets temporary keys from the metadata service.
-func (m *metadataKeys) fetch(ctx context.Context) (AKSK, time.Time, time.Time, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.timeout)
+// fetch gets temporary keys from the metadata service: a session token,
+// then the keys, both within m.timeout.
+func (m *metadataKeys) fetch(ctx context.Context) (AKSK, time.Duration, error) {
+	const op = "get ECS metadata credentials"
+	ctx, cancel := withTimeout(ctx, op, m.timeout)
 	defer cancel()
 	token, err := m.sessionToken(ctx)
 	if err != nil {
-		return AKSK{}, time.Time{}, time.Time{}, err
-	}
-	const op = "get ECS metadata credentials"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.base+metadataKeysPath, nil)
-	if err != nil {
-		return AKSK{}, time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
-	}
-	if token != "" {
-		req.Header.Set("X-Metadata-Token", token)
-	}
-	fetched := m.now()
-	resp, err := m.http.Do(req)
-	if err != nil {
-		return AKSK{}, time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		// A 401 saying "Please configure Cloud Service Agency first" means
-		// the server has no agency; the message is in the error.
-		return AKSK{}, time.Time{}, time.Time{}, newAPIError(op, resp, 1)
+		return AKSK{}, 0, err
 	}
 	var out struct {
 		Credential struct {
@@ -120,33 +128,39 @@ func (m *metadataKeys) fetch(ctx context.Context) (AKSK, time.Time, time.Time, e
 			ExpiresAt     time.Time `json:"expires_at"`
 		} `json:"credential"`
 	}
-	if err := readJSON(resp, &out); err != nil {
-		return AKSK{}, time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
+	f := &jsonFetch{op: op, method: http.MethodGet, url: m.base + metadataKeysPath, limit: maxMetadataBody}
+	if token != "" {
+		f.header = http.Header{"X-Metadata-Token": {token}}
+	}
+	// A 401 saying "Please configure Cloud Service Agency first" means the
+	// server has no agency; the message is in the error.
+	if _, err := f.do(ctx, sendOnce(m.http), &out); err != nil {
+		return AKSK{}, 0, err
 	}
 	c := out.Credential
 	k := AKSK{AccessKey: c.Access, SecretKey: c.Secret, SecurityToken: c.SecurityToken}
 	if err := k.check(); err != nil {
-		return AKSK{}, time.Time{}, time.Time{}, &ResponseError{Op: op, Reason: strings.TrimPrefix(err.Error(), "cbr: ")}
+		return AKSK{}, 0, &ResponseError{Op: op, Reason: trimPrefix(err)}
 	}
 	if c.ExpiresAt.IsZero() {
-		return AKSK{}, time.Time{}, time.Time{}, &ResponseError{Op: op, Reason: "credential has no expires_at"}
+		return AKSK{}, 0, &ResponseError{Op: op, Reason: "credential has no expires_at"}
 	}
 	// The service gives no issue time: the lifetime is measured on the local clock.
-	renew, expiry := renewalTimes(fetched, c.ExpiresAt.Sub(fetched), metadataRenewWindow)
-	return k, renew, expiry, nil
+	return k, c.ExpiresAt.Sub(m.now()), nil
 }
 
-// sessionToken gets a metadata session token, or "" from a service that has none.
+// sessionToken gets a metadata session token, or "" from a service that has
+// none. Its answer is plain text.
 func (m *metadataKeys) sessionToken(ctx context.Context) (string, error) {
 	const op = "get ECS metadata token"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, m.base+metadataTokenPath, nil)
 	if err != nil {
-		return "", fmt.Errorf("cbr: %s: %w", op, err)
+		return "", fetchError(ctx, op, err)
 	}
 	req.Header.Set("X-Metadata-Token-Ttl-Seconds", metadataTokenTTL)
 	resp, err := m.http.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("cbr: %s: %w", op, err)
+		return "", fetchError(ctx, op, err)
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
@@ -156,9 +170,9 @@ func (m *metadataKeys) sessionToken(ctx context.Context) (string, error) {
 	default:
 		return "", newAPIError(op, resp, 1)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadataBody))
+	data, err := io.ReadAll(&cappedBody{ReadCloser: resp.Body, limit: maxMetadataBody})
 	if err != nil {
-		return "", fmt.Errorf("cbr: %s: %w", op, err)
+		return "", fetchError(ctx, op, err)
 	}
 	token := strings.TrimSpace(string(data))
 	if token == "" || strings.ContainsFunc(token, isControl) {

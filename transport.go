@@ -150,7 +150,7 @@ func (p *pipeline) result(ctx context.Context, x *exchange, res outcome, err err
 			err = credErr // the request's URL adds nothing to why credentials failed
 		}
 		var respErr *ResponseError
-		if errors.As(err, &respErr) {
+		if errors.As(err, &respErr) && respErr.Op == op { // this call's answer, not a credential's
 			return respErr
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
