@@ -1,5 +1,3 @@
-//go:build pipeline
-
 // The fault matrix: every operation against servers that misbehave the way
 // real networks and gateways do, at the wire. Each row asserts the outcome,
 // the attempts the server saw, a time bound and the error's type.
