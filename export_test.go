@@ -20,3 +20,7 @@ func WithClock(now func() time.Time) Option {
 func (c *Client) Call(ctx context.Context, method, path string, query url.Values, in, out any) error {
 	return c.do(ctx, "test call", method, path, query, in, out)
 }
+
+// NewTransport is the transport of a client built without WithHTTPClient,
+// for the fair baseline of the benchmarks.
+var NewTransport = newTransport
