@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/cbrsdk/cbr"
+	"github.com/cbrsdk/cbr/internal/fair"
+	"github.com/cbrsdk/cbr/internal/paired"
 )
 
-// The Paired benchmarks compare the SDK with the fair baseline of fair_test.go
-// by the paired method of paired_test.go; see docs/PERFORMANCE.md. Run them
+// The Paired benchmarks compare the SDK with the fair baseline of internal/fair
+// by the paired method of internal/paired; see docs/PERFORMANCE.md. Run them
 // with a fixed number of pairs:
 //
 //	go test -run '^$' -bench Paired -benchtime 31x
@@ -51,38 +53,38 @@ func registerPair(b *testing.B, creds cbr.Credentials, ak, sk string) (sdk, base
 	if err != nil {
 		b.Fatal(err)
 	}
-	fair := newFairClient(srv, ak, sk, time.Now)
-	b.Cleanup(fair.hc.CloseIdleConnections)
+	fc := newFairClient(srv, ak, sk, time.Now)
+	b.Cleanup(fc.HTTP.CloseIdleConnections)
 	ctx := context.Background()
-	sdk = func(n int) {
+	sdkOps := func(n int) {
 		for range n {
 			if a, err := c.RegisterAgent(ctx, documentedRegister); err != nil || a.AgentID != testAgentID {
 				b.Fatal(a, err)
 			}
 		}
 	}
-	base = func(n int) {
+	baseOps := func(n int) {
 		for range n {
-			if a, err := fair.registerAgent(ctx, fairDocumentedRegister); err != nil || a.AgentID != testAgentID {
+			if a, err := fc.RegisterAgent(ctx, fairDocumentedRegister); err != nil || a.AgentID != testAgentID {
 				b.Fatal(a, err)
 			}
 		}
 	}
-	return sdk, base
+	return sdkOps, baseOps
 }
 
 // BenchmarkPairedRegisterToken is RegisterAgent with a token against the fair
 // baseline with the same token.
 func BenchmarkPairedRegisterToken(b *testing.B) {
 	sdk, base := registerPair(b, cbr.Token(testToken), "", "")
-	paired(b, sdk, base)
+	paired.Compare(b, sdk, base)
 }
 
 // BenchmarkPairedRegisterAKSK is RegisterAgent signed with AK/SK against the
 // fair baseline signed by minimalSign.
 func BenchmarkPairedRegisterAKSK(b *testing.B) {
 	sdk, base := registerPair(b, cbr.AKSK{AccessKey: benchAK, SecretKey: benchSK}, benchAK, benchSK)
-	paired(b, sdk, base)
+	paired.Compare(b, sdk, base)
 }
 
 // BenchmarkPairedParallel64 is 64 goroutines sharing one client against 64
@@ -106,7 +108,7 @@ func BenchmarkPairedParallel64(b *testing.B) {
 			wg.Wait()
 		}
 	}
-	paired(b, spread(sdk), spread(base))
+	paired.Compare(b, spread(sdk), spread(base))
 }
 
 // BenchmarkPairedSign signs the request of a registration: the SDK's
@@ -127,7 +129,7 @@ func BenchmarkPairedSign(b *testing.B) {
 	}
 	keys := cbr.AKSK{AccessKey: benchAK, SecretKey: benchSK}
 	sdkReq, baseReq := newReq(), newReq()
-	paired(b, func(n int) {
+	paired.Compare(b, func(n int) {
 		for range n {
 			if err := keys.Authenticate(sdkReq, body); err != nil {
 				b.Fatal(err)
@@ -135,7 +137,7 @@ func BenchmarkPairedSign(b *testing.B) {
 		}
 	}, func(n int) {
 		for range n {
-			minimalSign(baseReq, body, benchAK, benchSK, akskHeaders, time.Now())
+			fair.Sign(baseReq, body, benchAK, benchSK, fair.AKSKHeaders, time.Now())
 		}
 	})
 }
@@ -182,7 +184,7 @@ func decodeAgents[T any](b *testing.B, data []byte) func(n int) {
 // the public Agent, against encoding/json into plain strings.
 func BenchmarkPairedDecodeAgent(b *testing.B) {
 	data := golden(b, "update_response.json")
-	paired(b,
+	paired.Compare(b,
 		decodeAgents[struct {
 			Agent cbr.Agent `json:"agent"`
 		}](b, data),
@@ -212,7 +214,7 @@ func BenchmarkPairedDecodePage(b *testing.B) {
 	one := decodeAgents[struct {
 		Agent cbr.Agent `json:"agent"`
 	}](b, golden(b, "update_response.json"))
-	paired(b, decodeAgents[cbr.AgentList](b, page), func(n int) { one(1000 * n) })
+	paired.Compare(b, decodeAgents[cbr.AgentList](b, page), func(n int) { one(1000 * n) })
 }
 
 // cannedTransport answers every request with one 200 response, without a

@@ -1,4 +1,6 @@
-package cbr_test
+// Package paired compares two ways of doing the same work by the paired
+// method, for the benchmarks of this module and of bench/.
+package paired
 
 import (
 	"flag"
@@ -11,7 +13,7 @@ import (
 // The paired method compares two ways of doing the same work on a shared,
 // noisy machine. Sequential runs of two benchmarks (-count medians) swing from
 // 0.7x to 1.4x here, because the load of the other tenants changes between
-// them. paired instead runs the two sides in short alternating blocks in one
+// them. Compare instead runs the two sides in short alternating blocks in one
 // process, so that both see the same load within a pair, and reports the
 // median of the per-pair time ratios.
 //
@@ -60,9 +62,9 @@ func (s *pairedSide) run(f func(n int), n int) float64 {
 	return perOp
 }
 
-// paired compares sdk with base, each a function that does n operations, by
+// Compare compares sdk with base, each a function that does n operations, by
 // the paired method: b.N pairs of blocks of the same number of operations.
-func paired(b *testing.B, sdk, base func(n int)) {
+func Compare(b *testing.B, sdk, base func(n int)) {
 	b.Helper()
 	n := pairedBlockSize(sdk, base)
 	var s, r pairedSide
@@ -127,19 +129,4 @@ func quantile(xs []float64, q float64) float64 {
 		return s[len(s)-1]
 	}
 	return s[lo] + (pos-float64(lo))*(s[lo+1]-s[lo])
-}
-
-func TestQuantile(t *testing.T) {
-	xs := []float64{5, 1, 3, 2, 4}
-	for _, tt := range []struct{ q, want float64 }{{0, 1}, {0.25, 2}, {0.5, 3}, {0.75, 4}, {1, 5}, {0.125, 1.5}} {
-		if got := quantile(xs, tt.q); got != tt.want {
-			t.Errorf("quantile(%v, %v) = %v, want %v", xs, tt.q, got, tt.want)
-		}
-	}
-	if xs[0] != 5 {
-		t.Errorf("quantile sorted its input: %v", xs)
-	}
-	if got := quantile([]float64{7, 9}, 0.5); got != 8 {
-		t.Errorf("median of two = %v, want 8", got)
-	}
 }
