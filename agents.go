@@ -283,23 +283,11 @@ func (c *Client) ListAgents(ctx context.Context, opts ListAgentsOptions) (*Agent
 	if err != nil {
 		return nil, err
 	}
-	var out struct { // AgentList in wire form
-		Agents []agentWire `json:"agents"`
-		Count  int         `json:"count"`
-		Limit  int         `json:"limit"`
-		Offset int         `json:"offset"`
-	}
+	var out agentListWire
 	if err := c.do(ctx, op, "GET", "agents", query, nil, &out); err != nil {
 		return nil, err
 	}
-	list := &AgentList{Count: out.Count, Limit: out.Limit, Offset: out.Offset}
-	if out.Agents != nil {
-		list.Agents = make([]Agent, len(out.Agents))
-		for i := range out.Agents {
-			list.Agents[i] = out.Agents[i].agent()
-		}
-	}
-	return list, nil
+	return out.list(), nil
 }
 
 // query validates opts and returns them as ListAgents' query parameters.

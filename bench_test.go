@@ -193,6 +193,22 @@ func BenchmarkPairedDecodeAgent(b *testing.B) {
 		}](b, data))
 }
 
+// BenchmarkPairedDecodeAgentOps decodes the documented agent with two paths
+// as the operations do (through the wire form, not Agent.UnmarshalJSON),
+// against encoding/json into plain strings.
+func BenchmarkPairedDecodeAgentOps(b *testing.B) {
+	data := golden(b, "update_response.json")
+	paired.Compare(b, func(n int) {
+		for range n {
+			if _, err := cbr.DecodeAgentResponse(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}, decodeAgents[struct {
+		Agent plainAgent `json:"agent"`
+	}](b, data))
+}
+
 // agentPage returns a ListAgents answer of n copies of the documented agent
 // with two paths.
 func agentPage(b *testing.B, n int) []byte {
@@ -215,6 +231,26 @@ func BenchmarkPairedDecodePage(b *testing.B) {
 		Agent cbr.Agent `json:"agent"`
 	}](b, golden(b, "update_response.json"))
 	paired.Compare(b, decodeAgents[cbr.AgentList](b, page), func(n int) { one(1000 * n) })
+}
+
+// BenchmarkPairedDecodePageOps is BenchmarkPairedDecodePage as ListAgents and
+// ShowAgent decode, through the wire form.
+func BenchmarkPairedDecodePageOps(b *testing.B) {
+	page := agentPage(b, 1000)
+	one := golden(b, "update_response.json")
+	paired.Compare(b, func(n int) {
+		for range n {
+			if list, err := cbr.DecodeAgentListResponse(page); err != nil || len(list.Agents) != 1000 {
+				b.Fatal(err)
+			}
+		}
+	}, func(n int) {
+		for range 1000 * n {
+			if _, err := cbr.DecodeAgentResponse(one); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // cannedTransport answers every request with one 200 response, without a

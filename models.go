@@ -465,6 +465,26 @@ type AgentList struct {
 	Offset int `json:"offset"`
 }
 
+// agentListWire is an AgentList in the form the API sends.
+type agentListWire struct {
+	Agents []agentWire `json:"agents"`
+	Count  int         `json:"count"`
+	Limit  int         `json:"limit"`
+	Offset int         `json:"offset"`
+}
+
+// list converts w to an AgentList.
+func (w *agentListWire) list() *AgentList {
+	list := &AgentList{Count: w.Count, Limit: w.Limit, Offset: w.Offset}
+	if w.Agents != nil {
+		list.Agents = make([]Agent, len(w.Agents))
+		for i := range w.Agents {
+			list.Agents[i] = w.Agents[i].agent()
+		}
+	}
+	return list
+}
+
 // AddPathsRequest is the body of AddAgentPaths.
 type AddPathsRequest struct {
 	// Paths are the directories or files to back up: absolute POSIX paths such as
