@@ -209,6 +209,17 @@ func BenchmarkPairedDecodeAgentOps(b *testing.B) {
 	}](b, data))
 }
 
+// BenchmarkDecodeAgent is json.Unmarshal of the documented agent with two
+// paths into the public Agent, alone: the one to profile.
+func BenchmarkDecodeAgent(b *testing.B) {
+	decode := decodeAgents[struct {
+		Agent cbr.Agent `json:"agent"`
+	}](b, golden(b, "update_response.json"))
+	b.ReportAllocs()
+	b.ResetTimer()
+	decode(b.N)
+}
+
 // agentPage returns a ListAgents answer of n copies of the documented agent
 // with two paths.
 func agentPage(b *testing.B, n int) []byte {
