@@ -325,23 +325,15 @@ func (c *Client) ListAgents(ctx context.Context, opts ListAgentsOptions) (*Agent
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	var out struct { // AgentList in wire form
-		Agents []agentWire `json:"agents"`
-		Count  int         `json:"count"`
-		Limit  int         `json:"limit"`
-		Offset int         `json:"offset"`
-	}
-	if _, err := c.do(ctx, op, "GET", "agents", opts.query(), nil, &out); err != nil {
+	var out agentListWire
+	res, err := c.do(ctx, op, "GET", "agents", opts.query(), nil, &out)
+	if err != nil {
 		return nil, err
 	}
-	list := &AgentList{Count: out.Count, Limit: out.Limit, Offset: out.Offset}
-	if out.Agents != nil {
-		list.Agents = make([]Agent, len(out.Agents))
-		for i := range out.Agents {
-			list.Agents[i] = out.Agents[i].agent()
-		}
+	if out.Agents == nil { // {}, null or "agents": null; a page without agents is []
+		return nil, res.unusable(op, `response has no "agents"`)
 	}
-	return list, nil
+	return out.list(), nil
 }
 
 // Validate checks o as [Client.ListAgents] and [Client.Agents] do before they send anything:

@@ -1,6 +1,7 @@
 package cbr
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -92,9 +93,12 @@ type AKSK struct {
 	SecurityToken string
 }
 
-// akskSignedHeaders are the headers AKSK signs when present, sorted; "host" is
-// always signed.
-var akskSignedHeaders = []string{"content-type", "host", "x-project-id", "x-sdk-date", "x-security-token"}
+// akskSignedHeaders are the headers AKSK signs when present; "host" and
+// "x-sdk-date" are always signed.
+var akskSignedHeaders = []headerName{
+	{"Content-Type", "content-type"}, {"Host", hostHeader}, {"X-Project-Id", "x-project-id"},
+	{"X-Sdk-Date", sdkDateHeader}, {"X-Security-Token", "x-security-token"},
+}
 
 // Authenticate signs req with the current time.
 func (k AKSK) Authenticate(req *http.Request, body []byte) error {
@@ -102,22 +106,33 @@ func (k AKSK) Authenticate(req *http.Request, body []byte) error {
 }
 
 // sign sets X-Sdk-Date to now, X-Security-Token when there is one, and the
-// Authorization header with the signature of req and body.
+// Authorization header with the signature of req and body. It makes two
+// allocations: one string holds X-Sdk-Date and Authorization, one slice the
+// values of the three headers.
 func (k AKSK) sign(req *http.Request, body []byte, now time.Time) error {
 	if err := k.check(); err != nil {
 		return err
-	}
-	req.Header.Set("X-Sdk-Date", now.UTC().Format(sdkDateFormat))
-	req.Header.Del("X-Security-Token")
-	if k.SecurityToken != "" {
-		req.Header.Set("X-Security-Token", k.SecurityToken)
 	}
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
 	}
-	req.Header.Set("Authorization", signRequest(req.Method, req.URL, host, req.Header, akskSignedHeaders,
-		hashBody(body), k.AccessKey, k.SecretKey))
+	values := make([]string, 3) // X-Sdk-Date, Authorization, X-Security-Token
+	req.Header.Del("X-Security-Token")
+	if k.SecurityToken != "" {
+		values[2] = k.SecurityToken
+		req.Header["X-Security-Token"] = values[2:3:3]
+	}
+	var hashBuf [2 * sha256.Size]byte
+	var buf [256]byte
+	out := appendSdkDate(buf[:0], now)
+	dateLen := len(out)
+	s := signing{method: req.Method, url: req.URL, host: host, date: out, header: req.Header,
+		bodyHash: appendBodyHash(hashBuf[:0], body)}
+	both := string(s.appendAuthorization(out, akskSignedHeaders, k.AccessKey, k.SecretKey))
+	values[0], values[1] = both[:dateLen], both[dateLen:]
+	req.Header["X-Sdk-Date"] = values[0:1:1]
+	req.Header["Authorization"] = values[1:2:2]
 	return nil
 }
 

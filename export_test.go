@@ -2,6 +2,7 @@ package cbr
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"time"
 )
@@ -20,4 +21,34 @@ func WithClock(now func() time.Time) Option {
 func (c *Client) Call(ctx context.Context, method, path string, query url.Values, in, out any) error {
 	_, err := c.do(ctx, "test call", method, path, query, in, out)
 	return err
+}
+
+// NewTransport is the transport of a client built without WithHTTPClient,
+// for the fair baseline of the benchmarks.
+var NewTransport = newTransport
+
+// DecodeAgentResponse decodes an {"agent": {...}} answer as the operations
+// do, through the wire form, for the benchmarks.
+func DecodeAgentResponse(data []byte) (*Agent, error) {
+	var out struct {
+		Agent *agentWire `json:"agent"`
+	}
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, err
+	}
+	if out.Agent == nil {
+		return nil, &ResponseError{Op: "decode", Reason: `response has no "agent"`}
+	}
+	a := out.Agent.agent()
+	return &a, nil
+}
+
+// DecodeAgentListResponse decodes a ListAgents answer as ListAgents does, for
+// the benchmarks.
+func DecodeAgentListResponse(data []byte) (*AgentList, error) {
+	var out agentListWire
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, err
+	}
+	return out.list(), nil
 }

@@ -212,36 +212,58 @@ func (a *Agent) wire() agentWire {
 // pathWire is a Path in the form the API sends, with ExcludePaths as one
 // comma-separated string.
 type pathWire struct {
-	ID           string     `json:"id"`
-	Status       PathStatus `json:"status,omitempty"`
-	AgentID      string     `json:"agent_id,omitempty"`
-	DirPath      string     `json:"dir_path"`
-	ExcludePaths string     `json:"exclude_paths,omitempty"`
+	ID           string      `json:"id"`
+	Status       PathStatus  `json:"status,omitempty"`
+	AgentID      string      `json:"agent_id,omitempty"`
+	DirPath      string      `json:"dir_path"`
+	ExcludePaths excludeList `json:"exclude_paths,omitempty"`
 }
 
-// path converts w to a Path: exclude_paths is split on commas, each item
-// trimmed, and empty items dropped.
+// path converts w to a Path.
 func (w *pathWire) path() Path {
-	p := Path{ID: w.ID, Status: w.Status, AgentID: w.AgentID, DirPath: w.DirPath}
-	if w.ExcludePaths == "" {
-		return p
-	}
-	items := strings.Split(w.ExcludePaths, ",")
-	p.ExcludePaths = items[:0] // filtered in place
-	for _, s := range items {
-		if s = strings.TrimSpace(s); s != "" {
-			p.ExcludePaths = append(p.ExcludePaths, s)
-		}
-	}
-	if len(p.ExcludePaths) == 0 {
-		p.ExcludePaths = nil
-	}
-	return p
+	return Path{ID: w.ID, Status: w.Status, AgentID: w.AgentID, DirPath: w.DirPath, ExcludePaths: w.ExcludePaths}
 }
 
 // wire converts p to its wire form.
 func (p *Path) wire() pathWire {
-	return pathWire{ID: p.ID, Status: p.Status, AgentID: p.AgentID, DirPath: p.DirPath, ExcludePaths: strings.Join(p.ExcludePaths, ",")}
+	return pathWire{ID: p.ID, Status: p.Status, AgentID: p.AgentID, DirPath: p.DirPath, ExcludePaths: p.ExcludePaths}
+}
+
+// excludeList is exclude_paths, one comma-separated string on the wire.
+type excludeList []string
+
+// UnmarshalJSON splits the string on commas, trims each item and drops empty
+// ones; null, "" and a string of only commas and spaces give nil. The items
+// are substrings of the one string decoded, in one slice.
+func (l *excludeList) UnmarshalJSON(data []byte) error {
+	s, err := unquote(data)
+	if err != nil {
+		return err
+	}
+	*l = nil
+	if s == "" {
+		return nil
+	}
+	items := make([]string, 0, strings.Count(s, ",")+1)
+	for {
+		item, rest, more := strings.Cut(s, ",")
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+		if !more {
+			break
+		}
+		s = rest
+	}
+	if len(items) > 0 {
+		*l = items
+	}
+	return nil
+}
+
+// MarshalJSON writes the items joined by commas.
+func (l excludeList) MarshalJSON() ([]byte, error) {
+	return json.Marshal(strings.Join(l, ","))
 }
 
 // wireTime is a timestamp in any of the forms the API sends:
@@ -251,6 +273,12 @@ type wireTime time.Time
 
 // UnmarshalJSON parses every form listed on wireTime. An explicit offset is kept.
 func (t *wireTime) UnmarshalJSON(data []byte) error {
+	if n := len(data); n >= 2 && data[0] == '"' && data[n-1] == '"' {
+		if v, ok := parseTimeBytes(data[1 : n-1]); ok {
+			*t = wireTime(v)
+			return nil
+		}
+	}
 	if string(data) == "null" {
 		*t = wireTime{}
 		return nil
@@ -321,6 +349,87 @@ func parseTime(s string) (time.Time, error) {
 	return t, err
 }
 
+// parseTimeBytes parses the forms the API sends most, without copying b to a
+// string: "2006-01-02T15:04:05" or "2006-01-02 15:04:05", then an optional
+// fraction of 1 to 9 digits, then nothing (UTC), "Z" or an offset "+08:00".
+// It gives the same time as parseTime, and false for anything else (which
+// parseTime then parses or rejects).
+func parseTimeBytes(b []byte) (time.Time, bool) {
+	if len(b) < 19 || b[4] != '-' || b[7] != '-' || b[10] != 'T' && b[10] != ' ' || b[13] != ':' || b[16] != ':' {
+		return time.Time{}, false
+	}
+	year, ok1 := atoiDigits(b[0:4])
+	month, ok2 := atoiDigits(b[5:7])
+	day, ok3 := atoiDigits(b[8:10])
+	hour, ok4 := atoiDigits(b[11:13])
+	minute, ok5 := atoiDigits(b[14:16])
+	sec, ok6 := atoiDigits(b[17:19])
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || month < 1 || month > 12 || day < 1 ||
+		day > daysIn(time.Month(month), year) || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	rest := b[19:]
+	nsec := 0
+	if len(rest) > 0 && rest[0] == '.' {
+		n := 1
+		for n < len(rest) && isDigit(rest[n]) {
+			n++
+		}
+		if n == 1 || n > 10 {
+			return time.Time{}, false
+		}
+		frac, _ := atoiDigits(rest[1:n])
+		for i := n; i < 10; i++ {
+			frac *= 10
+		}
+		nsec, rest = frac, rest[n:]
+	}
+	offset := 0
+	switch {
+	case len(rest) == 0 || len(rest) == 1 && rest[0] == 'Z':
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		hh, ok1 := atoiDigits(rest[1:3])
+		mm, ok2 := atoiDigits(rest[4:6])
+		if !ok1 || !ok2 || hh > 24 || mm > 59 {
+			return time.Time{}, false
+		}
+		offset = hh*3600 + mm*60
+		if rest[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	if offset != 0 {
+		// As time.ParseInLocation in UTC: an offset other than UTC's is kept in a fixed zone.
+		t = t.Add(-time.Duration(offset) * time.Second).In(time.FixedZone("", offset))
+	}
+	return t, true
+}
+
+// atoiDigits returns the number written by b, which must be decimal digits only.
+func atoiDigits(b []byte) (int, bool) {
+	n := 0
+	for _, c := range b {
+		if !isDigit(c) {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// daysIn returns the number of days of month in year.
+func daysIn(month time.Month, year int) int {
+	if month == time.February && year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+		return 29
+	}
+	return int(daysPerMonth[month-1])
+}
+
+var daysPerMonth = [12]uint8{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
+
 // hasZone reports whether s ends with "Z" or a numeric offset such as "+08:00".
 func hasZone(s string) bool {
 	if strings.HasSuffix(s, "Z") {
@@ -354,6 +463,26 @@ type AgentList struct {
 	// Limit and Offset are the page's size and position, as the server reports them.
 	Limit  int `json:"limit"`
 	Offset int `json:"offset"`
+}
+
+// agentListWire is an AgentList in the form the API sends.
+type agentListWire struct {
+	Agents []agentWire `json:"agents"`
+	Count  int         `json:"count"`
+	Limit  int         `json:"limit"`
+	Offset int         `json:"offset"`
+}
+
+// list converts w to an AgentList.
+func (w *agentListWire) list() *AgentList {
+	list := &AgentList{Count: w.Count, Limit: w.Limit, Offset: w.Offset}
+	if w.Agents != nil {
+		list.Agents = make([]Agent, len(w.Agents))
+		for i := range w.Agents {
+			list.Agents[i] = w.Agents[i].agent()
+		}
+	}
+	return list
 }
 
 // AddPathsRequest is the body of AddAgentPaths.

@@ -1,13 +1,15 @@
 package cbr
 
 import (
-	"crypto/hmac"
+	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // This file implements Huawei Cloud's AK/SK request signing, "SDK-HMAC-SHA256":
@@ -18,8 +20,12 @@ import (
 //	Authorization    = "SDK-HMAC-SHA256 Access=" AK ", SignedHeaders=" SignedHeaders ", Signature=" Signature
 //
 // Every CanonicalHeaders line ends in "\n", so a blank line precedes SignedHeaders.
-// The canonical request and the string to sign are built in stack buffers, so signing a
-// typical request allocates little beyond crypto/hmac's state and the returned string.
+//
+// Signing runs once per attempt, so it is written not to allocate: the
+// canonical request, the string to sign and the HMAC blocks are built in
+// stack buffers, header values are looked up by their canonical keys, and
+// AKSK.sign puts X-Sdk-Date and Authorization in one string and their header
+// values in one slice.
 
 // sdkDateFormat is the layout of the X-Sdk-Date header.
 const sdkDateFormat = "20060102T150405Z"
@@ -33,92 +39,122 @@ const signAlgorithm = "SDK-HMAC-SHA256"
 // upperHex holds the digits of the uppercase hex used by percent-encoding.
 const upperHex = "0123456789ABCDEF"
 
-// signRequest returns the value of the Authorization header for one request.
-// It is a pure function: method is the HTTP method, u the request URL (path and query are used; u.Host is NOT
-// used), host the value to sign for the "host" header, header the request headers, one key a name as Header.Set
-// makes them (must already contain X-Sdk-Date), signed the distinct lowercase header names to sign (any
-// order; "host" takes its value from host, every other name from header; a name absent from header is skipped and
-// not listed), bodyHash the lowercase hex SHA-256 of the exact body bytes sent (or "UNSIGNED-PAYLOAD"), ak/sk the
-// key pair.
-//
-// Neither header nor signed is modified.
-func signRequest(method string, u *url.URL, host string, header http.Header, signed []string, bodyHash, ak, sk string) string {
-	var hdrBuf [8]signedHeader
-	hdrs := collectSignedHeaders(hdrBuf[:0], header, signed)
+// headerName is a header that takes part in a signature: its key in an
+// http.Header (canonical, as Header.Set makes it) and its lowercase name.
+type headerName struct{ key, name string }
 
-	var crBuf [1024]byte
-	cr := appendCanonicalRequest(crBuf[:0], method, u, host, hdrs, bodyHash)
+// Two names take their values from the signing rather than from the headers.
+const (
+	hostHeader    = "host"       // the host the request is sent to
+	sdkDateHeader = "x-sdk-date" // signing.date
+)
 
-	var stsBuf [128]byte
-	sts := appendStringToSign(stsBuf[:0], strings.TrimSpace(header.Get("X-Sdk-Date")), sha256.Sum256(cr))
-	sig := hmacSHA256(sk, sts)
-
-	var out [256]byte
-	auth := append(out[:0], signAlgorithm+" Access="...)
-	auth = append(auth, ak...)
-	auth = append(auth, ", SignedHeaders="...)
-	auth = appendSignedHeaders(auth, hdrs)
-	auth = append(auth, ", Signature="...)
-	auth = hex.AppendEncode(auth, sig[:])
-	return string(auth)
+// signing is what a signature covers besides the signed headers.
+type signing struct {
+	method   string
+	url      *url.URL    // path and query are used; url.Host is NOT used
+	host     string      // the value signed for "host"
+	date     []byte      // X-Sdk-Date, also the value signed for "x-sdk-date"
+	header   http.Header // the values of the other signed names
+	bodyHash []byte      // lowercase hex SHA-256 of the exact body sent, or "UNSIGNED-PAYLOAD"
 }
 
-// hashBody returns the lowercase hex SHA-256 of body.
-func hashBody(body []byte) string {
+// appendAuthorization appends the value of the Authorization header to dst.
+// signed are the distinct headers to sign, in any order: "host" and
+// "x-sdk-date" always, every other one when header has a value for it.
+// Neither header nor signed is modified.
+func (s *signing) appendAuthorization(dst []byte, signed []headerName, ak, sk string) []byte {
+	var hdrBuf [8]signedHeader
+	hdrs := s.collectSignedHeaders(hdrBuf[:0], signed)
+
+	var crBuf [1024]byte
+	cr := s.appendCanonicalRequest(crBuf[:0], hdrs)
+
+	var stsBuf [128]byte
+	sts := appendStringToSign(stsBuf[:0], s.date, sha256.Sum256(cr))
+	sig := hmacSHA256(sk, sts)
+
+	dst = append(dst, signAlgorithm+" Access="...)
+	dst = append(dst, ak...)
+	dst = append(dst, ", SignedHeaders="...)
+	dst = appendSignedHeaders(dst, hdrs)
+	dst = append(dst, ", Signature="...)
+	return hex.AppendEncode(dst, sig[:])
+}
+
+// appendBodyHash appends the lowercase hex SHA-256 of body to dst.
+func appendBodyHash(dst, body []byte) []byte {
 	sum := sha256.Sum256(body)
-	var buf [2 * sha256.Size]byte
-	hex.Encode(buf[:], sum[:])
-	return string(buf[:])
+	return hex.AppendEncode(dst, sum[:])
+}
+
+// appendSdkDate appends t in UTC as X-Sdk-Date (20060102T150405Z) to dst.
+func appendSdkDate(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, sdkDateFormat)
+	}
+	dst = append(dst, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10))
+	dst = append(dst, byte('0'+month/10), byte('0'+month%10), byte('0'+day/10), byte('0'+day%10), 'T')
+	dst = append(dst, byte('0'+hour/10), byte('0'+hour%10), byte('0'+minute/10), byte('0'+minute%10))
+	return append(dst, byte('0'+sec/10), byte('0'+sec%10), 'Z')
 }
 
 // signedHeader is one header that takes part in the signature.
 type signedHeader struct {
 	name   string   // lowercase name
-	values []string // values as sent; unused for "host"
+	values []string // values as sent; unused for "host" and "x-sdk-date"
 }
 
-// collectSignedHeaders returns the headers to sign, sorted by name, using buf's storage: "host" when signed lists
-// it, and every other name of signed that header has values for.
-func collectSignedHeaders(buf []signedHeader, header http.Header, signed []string) []signedHeader {
+// collectSignedHeaders returns the headers to sign, sorted by name, using
+// buf's storage.
+func (s *signing) collectSignedHeaders(buf []signedHeader, signed []headerName) []signedHeader {
 	hdrs := buf[:0]
-	for _, name := range signed {
-		values := headerValues(header, name)
-		if name == "host" || len(values) > 0 {
-			hdrs = append(hdrs, signedHeader{name: name, values: values})
+	for _, h := range signed {
+		if h.name == hostHeader || h.name == sdkDateHeader {
+			hdrs = append(hdrs, signedHeader{name: h.name})
+		} else if values := headerValues(s.header, h); len(values) > 0 {
+			hdrs = append(hdrs, signedHeader{name: h.name, values: values})
 		}
 	}
 	slices.SortFunc(hdrs, func(a, b signedHeader) int { return strings.Compare(a.name, b.name) })
 	return hdrs
 }
 
-// headerValues returns the values of the header named name in h, ignoring case. Unlike h.Values, it does not
-// allocate a canonical form of name.
-func headerValues(h http.Header, name string) []string {
-	for k, v := range h {
-		if strings.EqualFold(k, name) {
-			return v
+// headerValues returns the values of header h: those under its canonical key,
+// or, when there are none, those of a key that differs only in case, as a
+// header set directly in the map may be.
+func headerValues(header http.Header, h headerName) []string {
+	if values, ok := header[h.key]; ok {
+		return values
+	}
+	for k, values := range header {
+		if len(k) == len(h.name) && strings.EqualFold(k, h.name) {
+			return values
 		}
 	}
 	return nil
 }
 
 // appendCanonicalRequest appends the canonical request to dst.
-func appendCanonicalRequest(dst []byte, method string, u *url.URL, host string, hdrs []signedHeader, bodyHash string) []byte {
+func (s *signing) appendCanonicalRequest(dst []byte, hdrs []signedHeader) []byte {
 	var rawQuery string
-	if u != nil {
-		rawQuery = u.RawQuery
+	if s.url != nil {
+		rawQuery = s.url.RawQuery
 	}
-	dst = append(dst, method...)
+	dst = append(dst, s.method...)
 	dst = append(dst, '\n')
-	dst = appendCanonicalURI(dst, u)
+	dst = appendCanonicalURI(dst, s.url)
 	dst = append(dst, '\n')
 	dst = appendCanonicalQuery(dst, rawQuery)
 	dst = append(dst, '\n')
-	dst = appendCanonicalHeaders(dst, hdrs, host)
+	dst = s.appendCanonicalHeaders(dst, hdrs)
 	dst = append(dst, '\n')
 	dst = appendSignedHeaders(dst, hdrs)
 	dst = append(dst, '\n')
-	return append(dst, bodyHash...)
+	return append(dst, s.bodyHash...)
 }
 
 // appendCanonicalURI appends the canonical URI of u to dst: the path split on "/", each decoded segment
@@ -159,42 +195,51 @@ func appendCanonicalURI(dst []byte, u *url.URL) []byte {
 
 // appendCanonicalQuery appends the canonical query string of rawQuery to dst: escaped name=value pairs joined by "&",
 // sorted by name and then by value, one pair per value, "name=" for an empty value. Pairs that url.ParseQuery
-// rejects are left out; the rest are still signed.
+// rejects (a bad escape, a ";") are left out; the rest are still signed.
 func appendCanonicalQuery(dst []byte, rawQuery string) []byte {
-	if rawQuery == "" {
-		return dst
-	}
-	params, _ := url.ParseQuery(rawQuery)
-	var keyBuf [16]string
-	keys := keyBuf[:0]
-	for k := range params {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	first := true
-	for _, k := range keys {
-		values := params[k]
-		slices.Sort(values) // params is ours: sorting in place is fine.
-		for _, v := range values {
-			if !first {
-				dst = append(dst, '&')
-			}
-			first = false
-			dst = appendEscaped(dst, k)
-			dst = append(dst, '=')
-			dst = appendEscaped(dst, v)
+	var pairBuf [16]queryPair
+	pairs := pairBuf[:0]
+	for rawQuery != "" {
+		var pair string
+		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
+		if pair == "" || strings.Contains(pair, ";") {
+			continue
 		}
+		k, v, _ := strings.Cut(pair, "=")
+		k, err1 := url.QueryUnescape(k)
+		v, err2 := url.QueryUnescape(v)
+		if err1 == nil && err2 == nil {
+			pairs = append(pairs, queryPair{k, v})
+		}
+	}
+	slices.SortFunc(pairs, func(a, b queryPair) int {
+		return cmp.Or(strings.Compare(a.name, b.name), strings.Compare(a.value, b.value))
+	})
+	for i, p := range pairs {
+		if i > 0 {
+			dst = append(dst, '&')
+		}
+		dst = appendEscaped(dst, p.name)
+		dst = append(dst, '=')
+		dst = appendEscaped(dst, p.value)
 	}
 	return dst
 }
 
+// queryPair is one name=value of a query, unescaped.
+type queryPair struct{ name, value string }
+
 // appendCanonicalHeaders appends one "name:value\n" line per signed header value to dst, with values trimmed and,
-// when a header has several, sorted. The "host" header takes its value from host.
-func appendCanonicalHeaders(dst []byte, hdrs []signedHeader, host string) []byte {
+// when a header has several, sorted. "host" and "x-sdk-date" take their values from s.
+func (s *signing) appendCanonicalHeaders(dst []byte, hdrs []signedHeader) []byte {
 	for _, h := range hdrs {
 		switch {
-		case h.name == "host":
-			dst = appendHeaderLine(dst, h.name, host)
+		case h.name == hostHeader:
+			dst = appendHeaderLine(dst, h.name, s.host)
+		case h.name == sdkDateHeader:
+			dst = append(dst, sdkDateHeader+":"...)
+			dst = append(dst, bytes.TrimSpace(s.date)...)
+			dst = append(dst, '\n')
 		case len(h.values) == 1:
 			dst = appendHeaderLine(dst, h.name, h.values[0])
 		default:
@@ -231,20 +276,35 @@ func appendSignedHeaders(dst []byte, hdrs []signedHeader) []byte {
 }
 
 // appendStringToSign appends the string to sign for the given X-Sdk-Date value and canonical request hash to dst.
-func appendStringToSign(dst []byte, date string, canonicalRequestHash [sha256.Size]byte) []byte {
+func appendStringToSign(dst, date []byte, canonicalRequestHash [sha256.Size]byte) []byte {
 	dst = append(dst, signAlgorithm+"\n"...)
-	dst = append(dst, date...)
+	dst = append(dst, bytes.TrimSpace(date)...)
 	dst = append(dst, '\n')
 	return hex.AppendEncode(dst, canonicalRequestHash[:])
 }
 
-// hmacSHA256 returns HMAC-SHA256(key, msg).
+// hmacSHA256 returns HMAC-SHA256(key, msg), as defined by RFC 2104:
+// SHA256(key^opad || SHA256(key^ipad || msg)). Unlike crypto/hmac, it works
+// in stack buffers and does not allocate.
 func hmacSHA256(key string, msg []byte) [sha256.Size]byte {
-	mac := hmac.New(sha256.New, []byte(key))
-	mac.Write(msg)
-	var sum [sha256.Size]byte
-	mac.Sum(sum[:0])
-	return sum
+	var block [sha256.BlockSize]byte // the key, zero-padded to a block
+	if len(key) > sha256.BlockSize {
+		sum := sha256.Sum256([]byte(key))
+		copy(block[:], sum[:])
+	} else {
+		copy(block[:], key)
+	}
+	var buf [sha256.BlockSize + 256]byte
+	inner := buf[:0]
+	for _, b := range block {
+		inner = append(inner, b^0x36)
+	}
+	innerSum := sha256.Sum256(append(inner, msg...))
+	outer := buf[:0]
+	for _, b := range block {
+		outer = append(outer, b^0x5c)
+	}
+	return sha256.Sum256(append(outer, innerSum[:]...))
 }
 
 // appendEscaped appends s to dst with every byte outside the RFC 3986 unreserved set (A-Z a-z 0-9 - _ . ~)

@@ -4,8 +4,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,11 +16,38 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// signRequest returns the value of the Authorization header for one request, signing the lowercase header names
+// of signed that header has ("host" always, with the value host) and the X-Sdk-Date of header.
+func signRequest(method string, u *url.URL, host string, header http.Header, signed []string, bodyHash, ak, sk string) string {
+	s, names := newSigning(method, u, host, header, signed, bodyHash)
+	return string(s.appendAuthorization(nil, names, ak, sk))
+}
+
+// newSigning returns the signing of signRequest's arguments and the headers to sign.
+func newSigning(method string, u *url.URL, host string, header http.Header, signed []string, bodyHash string) (*signing, []headerName) {
+	s := &signing{method: method, url: u, host: host, header: header, bodyHash: []byte(bodyHash)}
+	var names []headerName
+	for _, name := range signed {
+		if name == sdkDateHeader {
+			date := headerValues(header, headerName{"X-Sdk-Date", sdkDateHeader})
+			if len(date) == 0 {
+				continue // not signed, as any other absent header
+			}
+			s.date = []byte(date[0])
+		}
+		names = append(names, headerName{key: http.CanonicalHeaderKey(name), name: name})
+	}
+	return s, names
+}
+
 // canonicalRequest returns the canonical request signRequest builds for the same arguments.
 func canonicalRequest(method string, u *url.URL, host string, header http.Header, signed []string, bodyHash string) string {
-	hdrs := collectSignedHeaders(nil, header, signed)
-	return string(appendCanonicalRequest(nil, method, u, host, hdrs, bodyHash))
+	s, names := newSigning(method, u, host, header, signed, bodyHash)
+	return string(s.appendCanonicalRequest(nil, s.collectSignedHeaders(nil, names)))
 }
+
+// hashBody returns the lowercase hex SHA-256 of body.
+func hashBody(body []byte) string { return string(appendBodyHash(nil, body)) }
 
 // canonicalURI returns the canonical URI of rawURL.
 func canonicalURI(t *testing.T, rawURL string) string {
@@ -65,7 +94,7 @@ func TestSignRequestDocExample(t *testing.T) {
 	crHash := sha256.Sum256([]byte(cr))
 	assert.Equal(t, "b25362e603ee30f4f25e7858e8a7160fd36e803bb2dfe206278659d71a9bcd7a", hex.EncodeToString(crHash[:]))
 	assert.Equal(t, "SDK-HMAC-SHA256\n20191115T033655Z\nb25362e603ee30f4f25e7858e8a7160fd36e803bb2dfe206278659d71a9bcd7a",
-		string(appendStringToSign(nil, "20191115T033655Z", crHash)))
+		string(appendStringToSign(nil, []byte("20191115T033655Z"), crHash)))
 
 	auth := signRequest(http.MethodGet, u, host, header, signed, emptyBodySHA256, "QTWAOYTTINDUT2QVKYUC", "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc")
 	assert.Equal(t, "SDK-HMAC-SHA256 Access=QTWAOYTTINDUT2QVKYUC, SignedHeaders=content-type;host;x-sdk-date, "+
@@ -279,7 +308,7 @@ func TestSignRequestUsesSdkDateAndKeys(t *testing.T) {
 
 	// The date in the string to sign is the header value, so the signature can be recomputed by hand.
 	cr := canonicalRequest(http.MethodGet, u, "h", header, signed, emptyBodySHA256)
-	sts := appendStringToSign(nil, "20240101T000000Z", sha256.Sum256([]byte(cr)))
+	sts := appendStringToSign(nil, []byte("20240101T000000Z"), sha256.Sum256([]byte(cr)))
 	mac := hmac.New(sha256.New, []byte("SK"))
 	mac.Write(sts)
 	assert.Equal(t, hex.EncodeToString(mac.Sum(nil)), signatureOf(base))
@@ -355,4 +384,97 @@ func BenchmarkSignRequest(b *testing.B) {
 	for range b.N {
 		signRequest(http.MethodPost, u, u.Host, header, signed, bodyHash, "AKEXAMPLEAKEXAMPLE00", "SKEXAMPLESKEXAMPLESKEXAMPLESKEXAMPLE0000")
 	}
+}
+
+// signing runs once per attempt: it allocates only the string that holds
+// X-Sdk-Date and Authorization, and the slice of the header values.
+func TestSignAllocations(t *testing.T) {
+	body := []byte(`{"agent":{"agent_id":"489654f2-363b-4ebf-966a-bdf079d97114"}}`)
+	for _, tt := range []struct {
+		name, method, url string
+		keys              AKSK
+	}{
+		{"register", "POST", "https://cbr.example.com/v3/p/agents", AKSK{AccessKey: "AK", SecretKey: "SK"}},
+		{"with a security token", "POST", "https://cbr.example.com/v3/p/agents", AKSK{AccessKey: "AK", SecretKey: "SK", SecurityToken: "token"}},
+		{"list with a query", "GET", "https://cbr.example.com/v3/p/agents?limit=1000&offset=0&status=normal", AKSK{AccessKey: "AK", SecretKey: "SK"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, tt.url, nil)
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/json;charset=UTF-8")
+			req.Header.Set("X-Project-Id", "p")
+			now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+			allocs := testing.AllocsPerRun(100, func() {
+				if err := tt.keys.sign(req, body, now); err != nil {
+					t.Fatal(err)
+				}
+			})
+			assert.Equal(t, 2.0, allocs)
+		})
+	}
+}
+
+func TestHMACSHA256MatchesCryptoHMAC(t *testing.T) {
+	for _, keyLen := range []int{0, 1, 40, 63, 64, 65, 200} {
+		for _, msgLen := range []int{0, 1, 98, 255, 256, 257, 1000} {
+			key := strings.Repeat("k", keyLen)
+			msg := []byte(strings.Repeat("m", msgLen))
+			mac := hmac.New(sha256.New, []byte(key))
+			mac.Write(msg)
+			got := hmacSHA256(key, msg)
+			assert.Equal(t, mac.Sum(nil), got[:], "key %d bytes, message %d bytes", keyLen, msgLen)
+		}
+	}
+}
+
+func TestAppendSdkDate(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2019, 11, 15, 3, 36, 55, 999999999, time.UTC),
+		time.Date(2024, 12, 31, 23, 59, 59, 0, time.FixedZone("", -5*3600)), // the next day in UTC
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), // past 4 digits: as time.Format writes it
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		assert.Equal(t, tm.UTC().Format(sdkDateFormat), string(appendSdkDate(nil, tm)), "%v", tm)
+	}
+}
+
+// A header set directly in the map, under a key that is not canonical, is
+// signed all the same.
+func TestSignFindsNonCanonicalKeys(t *testing.T) {
+	u := mustParseURL(t, "https://h/v1")
+	canonical := http.Header{"X-Sdk-Date": {"d"}, "X-Project-Id": {"p"}}
+	other := http.Header{"X-Sdk-Date": {"d"}, "x-project-id": {"p"}}
+	signed := []string{"x-project-id", "x-sdk-date"}
+	want := signRequest("GET", u, "h", canonical, signed, emptyBodySHA256, "AK", "SK")
+	assert.Contains(t, want, "SignedHeaders=x-project-id;x-sdk-date,")
+	assert.Equal(t, want, signRequest("GET", u, "h", other, signed, emptyBodySHA256, "AK", "SK"))
+}
+
+// canonicalQueryByParseQuery is the canonical query built the plain way,
+// with url.ParseQuery, sorted names and sorted values.
+func canonicalQueryByParseQuery(rawQuery string) string {
+	params, _ := url.ParseQuery(rawQuery)
+	var pairs []string
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		values := params[k]
+		slices.Sort(values)
+		for _, v := range values {
+			pairs = append(pairs, string(appendEscaped(nil, k))+"="+string(appendEscaped(nil, v)))
+		}
+	}
+	return strings.Join(pairs, "&")
+}
+
+func FuzzCanonicalQuery(f *testing.F) {
+	for _, q := range []string{"", "b=1&a=2&a=1", "a=%zz&b=2&c=1;d=2&e=%E4%B8%80", "&&=&x&x=&+=%20", "k=A-z_0.9~%2B%40%3A+"} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, rawQuery string) {
+		if got, want := string(appendCanonicalQuery(nil, rawQuery)), canonicalQueryByParseQuery(rawQuery); got != want {
+			t.Fatalf("query %q: got %q, want %q", rawQuery, got, want)
+		}
+	})
 }

@@ -1,28 +1,31 @@
 // Package bench compares this SDK with the official huaweicloud-sdk-go-v3 and
-// with plain net/http, in one run on one machine. It is a module of its own so
-// that the official SDK (a 45 MiB module) never enters the SDK's go.sum.
+// with the fair baseline of ../internal/fair (net/http and encoding/json as a
+// careful user would write them), by the paired method of ../internal/paired.
+// It is a module of its own so that the official SDK (a 45 MiB module) never
+// enters the SDK's go.sum. See ../docs/PERFORMANCE.md:
 //
 //	cd bench
-//	go test -run '^$' -bench . -count 6 -benchtime 1s | tee /tmp/bench.txt
-//	go run golang.org/x/perf/cmd/benchstat@latest /tmp/bench.txt
+//	go test -run '^$' -bench . -benchtime 31x
 //
 // Every benchmark registers the documented agent against the same loopback
-// server, which answers with the documented response plus one path. cmd/
-// holds three minimal programs, one per client, for binary sizes:
+// server, which answers with the documented response plus one path; the
+// metric "ratio" is the first client's time over the second's. cmd/ holds
+// three minimal programs, one per client, for binary sizes:
 //
 //	go build -trimpath -ldflags='-s -w' -o /tmp/ours ./cmd/ours   # likewise ./cmd/official, ./cmd/raw
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/cbrsdk/cbr"
+	"github.com/cbrsdk/cbr/internal/fair"
+	"github.com/cbrsdk/cbr/internal/paired"
 	hcbasic "github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth/basic"
 	hcconfig "github.com/huaweicloud/huaweicloud-sdk-go-v3/core/config"
 	hccbr "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/cbr/v1"
@@ -50,9 +53,12 @@ func server(b *testing.B) *httptest.Server {
 	return srv
 }
 
-// BenchmarkOfficial is the official SDK, which signs with AK/SK (it has no token credentials).
-func BenchmarkOfficial(b *testing.B) {
-	srv := server(b)
+// ops is n registrations of the documented agent by one client.
+type ops func(n int)
+
+// official is the official SDK, which signs with AK/SK (it has no token
+// credentials), with its default configuration.
+func official(b *testing.B, srv *httptest.Server) ops {
 	creds, err := hcbasic.NewCredentialsBuilder().WithAk(ak).WithSk(sk).WithProjectId(projectID).SafeBuild()
 	if err != nil {
 		b.Fatal(err)
@@ -64,24 +70,19 @@ func BenchmarkOfficial(b *testing.B) {
 	}
 	c := hccbr.NewCbrClient(hc)
 	version, typ := "1.0.0", "native"
-	req := &hcmodel.RegisterAgentRequest{Body: &hcmodel.AgentRegisterReq{Agent: &hcmodel.AgentRegister{
-		AgentId: agentID, HostName: "ecs-00002", HostIp: "10.10.0.2", HostOs: "linux", AgentVersion: &version, AgentType: &typ}}}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := c.RegisterAgent(req); err != nil {
-			b.Fatal(err)
+	return func(n int) {
+		for range n {
+			req := &hcmodel.RegisterAgentRequest{Body: &hcmodel.AgentRegisterReq{Agent: &hcmodel.AgentRegister{
+				AgentId: agentID, HostName: "ecs-00002", HostIp: "10.10.0.2", HostOs: "linux", AgentVersion: &version, AgentType: &typ}}}
+			if resp, err := c.RegisterAgent(req); err != nil || resp.Agent == nil || resp.Agent.AgentId != agentID {
+				b.Fatal(resp, err)
+			}
 		}
 	}
 }
 
-// BenchmarkCBRAKSK is this SDK signing with AK/SK, as the official SDK does.
-func BenchmarkCBRAKSK(b *testing.B) { benchCBR(b, cbr.AKSK{AccessKey: ak, SecretKey: sk}) }
-
-// BenchmarkCBRToken is this SDK with an IAM token.
-func BenchmarkCBRToken(b *testing.B) { benchCBR(b, cbr.Token("token")) }
-
-func benchCBR(b *testing.B, creds cbr.Credentials) {
-	srv := server(b)
+// ours is this SDK with creds.
+func ours(b *testing.B, srv *httptest.Server, creds cbr.Credentials) ops {
 	c, err := cbr.NewClient(cbr.WithEndpoint(srv.URL), cbr.WithProjectID(projectID), cbr.WithCredentials(creds))
 	if err != nil {
 		b.Fatal(err)
@@ -89,41 +90,56 @@ func benchCBR(b *testing.B, creds cbr.Credentials) {
 	ctx := context.Background()
 	in := cbr.AgentRegister{AgentID: agentID, HostName: "ecs-00002", HostIP: "10.10.0.2", HostOS: "linux",
 		AgentVersion: "1.0.0", AgentType: cbr.AgentTypeNative}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := c.RegisterAgent(ctx, in); err != nil {
-			b.Fatal(err)
+	return func(n int) {
+		for range n {
+			if a, err := c.RegisterAgent(ctx, in); err != nil || a.AgentID != agentID {
+				b.Fatal(a, err)
+			}
 		}
 	}
 }
 
-// BenchmarkRaw is the floor: net/http and encoding/json with a token, decoding
-// into plain strings, with no validation, retries, signing or typed errors.
-func BenchmarkRaw(b *testing.B) {
+// raw is the fair baseline: signed with AK/SK by fair.Sign when aksk is set,
+// else with a token.
+func raw(b *testing.B, srv *httptest.Server, aksk bool) ops {
+	c := &fair.Client{HTTP: &http.Client{Transport: fair.Transport()}, AgentsURL: srv.URL + "/v3/" + projectID + "/agents",
+		ProjectID: projectID, UserAgent: "raw/1.0", Token: "token", Now: time.Now}
+	if aksk {
+		c.AK, c.SK = ak, sk
+	}
+	b.Cleanup(c.HTTP.CloseIdleConnections)
+	ctx := context.Background()
+	in := fair.Register{AgentID: agentID, HostName: "ecs-00002", HostIP: "10.10.0.2", HostOS: "linux",
+		AgentVersion: "1.0.0", AgentType: "native"}
+	return func(n int) {
+		for range n {
+			if a, err := c.RegisterAgent(ctx, in); err != nil || a.AgentID != agentID {
+				b.Fatal(a, err)
+			}
+		}
+	}
+}
+
+// BenchmarkOursAKSKVsRaw is this SDK against the fair baseline, both AK/SK.
+func BenchmarkOursAKSKVsRaw(b *testing.B) {
 	srv := server(b)
-	hc := &http.Client{}
-	type agent struct {
-		AgentID, AgentVersion, AgentType, HostName, HostNickname, HostIP, HostOS, Status string
-		CreatedAt, UpdatedAt, LastActiveTime                                             string
-		Paths                                                                            []map[string]string
-	}
-	in := map[string]any{"agent": map[string]string{"agent_id": agentID, "host_name": "ecs-00002",
-		"host_ip": "10.10.0.2", "host_os": "linux", "agent_version": "1.0.0", "agent_type": "native"}}
-	b.ReportAllocs()
-	for b.Loop() {
-		body, _ := json.Marshal(in)
-		req, _ := http.NewRequestWithContext(context.Background(), "POST", srv.URL+"/v3/"+projectID+"/agents", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json;charset=UTF-8")
-		req.Header.Set("X-Auth-Token", "token")
-		resp, err := hc.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var out struct{ Agent agent }
-		err = json.NewDecoder(resp.Body).Decode(&out)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != 200 {
-			b.Fatal(err, resp.StatusCode)
-		}
-	}
+	paired.Compare(b, ours(b, srv, cbr.AKSK{AccessKey: ak, SecretKey: sk}), raw(b, srv, true))
+}
+
+// BenchmarkOfficialVsRaw is the official SDK against the fair baseline, both AK/SK.
+func BenchmarkOfficialVsRaw(b *testing.B) {
+	srv := server(b)
+	paired.Compare(b, official(b, srv), raw(b, srv, true))
+}
+
+// BenchmarkOursAKSKVsOfficial is this SDK against the official SDK, both AK/SK.
+func BenchmarkOursAKSKVsOfficial(b *testing.B) {
+	srv := server(b)
+	paired.Compare(b, ours(b, srv, cbr.AKSK{AccessKey: ak, SecretKey: sk}), official(b, srv))
+}
+
+// BenchmarkOursTokenVsRaw is this SDK against the fair baseline, both with a token.
+func BenchmarkOursTokenVsRaw(b *testing.B) {
+	srv := server(b)
+	paired.Compare(b, ours(b, srv, cbr.Token("token")), raw(b, srv, false))
 }

@@ -476,6 +476,9 @@ func metadataStatus(err error) int {
 // in err's chain is looked at, since the call to CBR that needed the keys
 // failed with one of its own.
 func metadataUnreachable(err error) bool {
+	if errors.Is(err, cbr.ErrAttemptTimeout) && strings.Contains(err.Error(), "get ECS metadata") {
+		return true // the SDK's bound of a metadata request ended it
+	}
 	for {
 		var urlErr *url.Error
 		if !errors.As(err, &urlErr) {

@@ -331,7 +331,7 @@ func TestECSMetadataNoService(t *testing.T) {
 			state := filepath.Join(t.TempDir(), "state.json")
 			r := runProcess(t, src, append([]string{"-ecs-metadata", "-state", state}, host...)...)
 			assert.Equal(t, exitNoMetadata, r.code, r.stderr)
-			assert.Contains(t, r.stderr, "get ECS metadata token")
+			assert.Contains(t, r.stderr, "get ECS metadata")
 			assert.Contains(t, r.stderr, "installer: no ECS metadata service answered (169.254.169.254): this host is not a Huawei Cloud server")
 			assert.Contains(t, r.stderr, "On premises, drop -ecs-metadata")
 			assert.NotContains(t, r.stderr, "run again later")

@@ -1,23 +1,21 @@
-// Command raw registers an agent with net/http alone; it exists to measure the binary size.
+// Command raw registers an agent with the fair baseline, net/http and
+// encoding/json as a careful user would write them, signed with AK/SK; it
+// exists to measure the binary size.
 package main
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
 	"fmt"
 	"net/http"
 	"os"
+	"time"
+
+	"github.com/cbrsdk/cbr/internal/fair"
 )
 
 func main() {
-	body, _ := json.Marshal(map[string]any{"agent": map[string]string{"agent_id": "a", "host_name": "h", "host_ip": "10.0.0.1", "host_os": "linux"}})
-	req, _ := http.NewRequest("POST", os.Args[1]+"/v3/"+os.Args[2]+"/agents", bytes.NewReader(body))
-	req.Header.Set("X-Auth-Token", os.Getenv("TOKEN"))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		panic(err)
-	}
-	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
-	fmt.Println(out)
+	c := &fair.Client{HTTP: &http.Client{Transport: fair.Transport()}, AgentsURL: os.Args[1] + "/v3/" + os.Args[2] + "/agents",
+		ProjectID: os.Args[2], UserAgent: "raw/1.0", AK: os.Getenv("AK"), SK: os.Getenv("SK"), Now: time.Now}
+	a, err := c.RegisterAgent(context.Background(), fair.Register{AgentID: "a", HostName: "h", HostIP: "10.0.0.1", HostOS: "linux"})
+	fmt.Println(a, err)
 }
