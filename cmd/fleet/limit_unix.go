@@ -17,6 +17,9 @@ func raiseFileLimit(need uint64) (uint64, string) {
 	if lim.Cur >= need {
 		return lim.Cur, fmt.Sprintf("soft limit %d, hard %d, enough for the %d needed", lim.Cur, lim.Max, need)
 	}
+	if lim.Cur >= lim.Max {
+		return lim.Cur, fmt.Sprintf("soft limit %d, already the hard limit, below the %d needed", lim.Cur, need)
+	}
 	old := lim.Cur
 	lim.Cur = lim.Max
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
