@@ -42,18 +42,27 @@ func (c *Client) RegisterAgent(ctx context.Context, in AgentRegister) (*Agent, e
 	body := struct {
 		Agent AgentRegister `json:"agent"`
 	}{in}
-	st := &callState{}
-	err := c.do(context.WithValue(ctx, callStateKey{}, st), op, "POST", "agents", nil, body, &out)
+	res, err := c.do(ctx, op, "POST", "agents", nil, body, &out)
 	if err == nil {
-		var a *Agent
-		if a, err = agentOrError(op, out.Agent); err == nil {
-			return a, nil
+		if out.Agent != nil {
+			a := out.Agent.agent()
+			return &a, nil
 		}
+		err = res.unusable(op, `response has no "agent"`)
 	}
-	if !st.acted.Load() {
+	if !res.acted && !mayMeanExists(err) {
 		return nil, err
 	}
 	return c.confirmRegistered(ctx, in, err)
+}
+
+// mayMeanExists reports whether a refused registration may mean that the
+// agent is registered already. The API documents no answer for that: a 409,
+// or the 400 BackupService.7403 it gives to an agent it refuses, may be it.
+func mayMeanExists(err error) bool {
+	var apiErr *APIError
+	return errors.As(err, &apiErr) &&
+		(apiErr.StatusCode == http.StatusConflict || apiErr.StatusCode == http.StatusBadRequest && apiErr.Code == codeInvalidAgent)
 }
 
 // UpdateAgent changes an agent's status: PUT /v3/{project_id}/agents/{agent_id}.
@@ -80,10 +89,15 @@ func (c *Client) UpdateAgent(ctx context.Context, agentID string, in AgentUpdate
 	body := struct {
 		Agent AgentUpdate `json:"agent"`
 	}{in}
-	if err := c.do(ctx, op, "PUT", agentPath(agentID), nil, body, &out); err != nil {
-		return c.uninstalledAlready(ctx, agentID, err)
+	res, err := c.do(ctx, op, "PUT", agentPath(agentID), nil, body, &out)
+	if err == nil {
+		if out.Agent != nil {
+			a := out.Agent.agent()
+			return &a, nil
+		}
+		err = res.unusable(op, `response has no "agent"`)
 	}
-	return agentOrError(op, out.Agent)
+	return c.uninstalledAlready(ctx, agentID, res.acted, err)
 }
 
 // ShowAgent returns one agent: GET /v3/{project_id}/agents/{agent_id}. An
@@ -96,10 +110,15 @@ func (c *Client) ShowAgent(ctx context.Context, agentID string) (*Agent, error) 
 	var out struct {
 		Agent *agentWire `json:"agent"`
 	}
-	if err := c.do(ctx, op, "GET", agentPath(agentID), nil, nil, &out); err != nil {
+	res, err := c.do(ctx, op, "GET", agentPath(agentID), nil, nil, &out)
+	if err != nil {
 		return nil, err
 	}
-	return agentOrError(op, out.Agent)
+	if out.Agent == nil {
+		return nil, res.unusable(op, `response has no "agent"`)
+	}
+	a := out.Agent.agent()
+	return &a, nil
 }
 
 // agentPath is the path of one agent, relative to /v3/{project_id}/. agentID
@@ -107,20 +126,6 @@ func (c *Client) ShowAgent(ctx context.Context, agentID string) (*Agent, error) 
 func agentPath(agentID string) string {
 	return "agents/" + url.PathEscape(agentID)
 }
-
-// agentOrError returns the agent of a 2xx answer, or an error when it has none.
-func agentOrError(op string, w *agentWire) (*Agent, error) {
-	if w == nil {
-		return nil, &decodeError{op: op, reason: `response has no "agent"`}
-	}
-	a := w.agent()
-	return &a, nil
-}
-
-// decodeError is a 2xx answer the client cannot use.
-type decodeError struct{ op, reason string }
-
-func (e *decodeError) Error() string { return "cbr: " + e.op + ": unexpected response: " + e.reason }
 
 // validate checks an AgentRegister as the API would, before anything is sent.
 func (in AgentRegister) validate(op string) error {
@@ -241,19 +246,21 @@ func (in AgentRegister) registeredAs(a *Agent) bool {
 }
 
 // uninstalledAlready settles an uninstall that failed with err: when the API
-// refused it with 400 BackupService.7403 and ShowAgent finds the agent
-// uninstalled, that agent is the result; when ShowAgent finds no agent, the
-// error matches ErrNotFound as well as err.
-func (c *Client) uninstalledAlready(ctx context.Context, agentID string, err error) (*Agent, error) {
+// refused it with 400 BackupService.7403, or an attempt may have taken effect
+// (acted), and ShowAgent finds the agent uninstalled, that agent is the
+// result; when the API refused it and ShowAgent finds no agent, the error
+// matches ErrNotFound as well as err.
+func (c *Client) uninstalledAlready(ctx context.Context, agentID string, acted bool, err error) (*Agent, error) {
 	var apiErr *APIError
-	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest || apiErr.Code != codeInvalidAgent {
+	refused := errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusBadRequest && apiErr.Code == codeInvalidAgent
+	if !refused && !acted || ctx.Err() != nil {
 		return nil, err
 	}
 	a, showErr := c.ShowAgent(ctx, agentID)
 	switch {
 	case showErr == nil && a.Status == AgentStatusUninstall:
 		return a, nil
-	case errors.Is(showErr, ErrNotFound):
+	case refused && errors.Is(showErr, ErrNotFound):
 		return nil, &bothError{msg: err.Error() + "; " + trimPrefix(showErr), errs: []error{err, showErr}}
 	}
 	return nil, err
@@ -289,7 +296,7 @@ func (c *Client) ListAgents(ctx context.Context, opts ListAgentsOptions) (*Agent
 		Limit  int         `json:"limit"`
 		Offset int         `json:"offset"`
 	}
-	if err := c.do(ctx, op, "GET", "agents", query, nil, &out); err != nil {
+	if _, err := c.do(ctx, op, "GET", "agents", query, nil, &out); err != nil {
 		return nil, err
 	}
 	list := &AgentList{Count: out.Count, Limit: out.Limit, Offset: out.Offset}
@@ -404,9 +411,8 @@ func (c *Client) UnregisterAgent(ctx context.Context, agentID string) error {
 	if err := validateAgentID(op, agentID); err != nil {
 		return err
 	}
-	st := &callState{}
-	err := c.do(context.WithValue(ctx, callStateKey{}, st), op, "DELETE", agentPath(agentID), nil, nil, nil)
-	if errors.Is(err, ErrNotFound) && st.acted.Load() {
+	res, err := c.do(ctx, op, "DELETE", agentPath(agentID), nil, nil, nil)
+	if errors.Is(err, ErrNotFound) && res.acted {
 		return nil
 	}
 	return err

@@ -124,7 +124,7 @@ func TestAKSKSignatureAtTheWire(t *testing.T) {
 	t.Cleanup(ts.Close)
 	c, err := cbr.NewClient(cbr.WithEndpoint(ts.URL), cbr.WithProjectID("f841e01fd2b14e7fa41b6ae7aa6b0594"),
 		cbr.WithCredentials(cbr.AKSK{AccessKey: rec.ak, SecretKey: rec.sk}),
-		cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1}))
+		cbr.WithRetry(noRetry))
 	require.NoError(t, err)
 	ctx := context.Background()
 
@@ -160,7 +160,7 @@ func TestAKSKSecurityTokenIsSentAndSigned(t *testing.T) {
 	t.Cleanup(ts.Close)
 	c, err := cbr.NewClient(cbr.WithEndpoint(ts.URL), cbr.WithProjectID("p1"),
 		cbr.WithCredentials(cbr.AKSK{AccessKey: "TEMPAK", SecretKey: "tempsecret", SecurityToken: "sts-token-1"}),
-		cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1}))
+		cbr.WithRetry(noRetry))
 	require.NoError(t, err)
 
 	_, err = c.ShowAgent(context.Background(), "a1")

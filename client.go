@@ -12,25 +12,19 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/hashicorp/go-retryablehttp"
 )
 
 // Version is the SDK's version, sent in the User-Agent header.
 const Version = "0.1.0"
 
-// maxResponseBody caps how much of a successful response is decoded.
-const maxResponseBody = 16 << 20
-
 // Client calls the CBR agent API. Build one with NewClient. A Client is
 // immutable and safe for concurrent use; share one for the life of the program.
 type Client struct {
 	base      string // endpoint URL ending in "/"
-	host      string // endpoint host, the only one credentials are sent to
 	projectID string // "" when projects looks it up
 	projects  *projectLookup
-	userAgent string
-	http      *retryablehttp.Client
+	api       *pipeline
+	ownHTTP   *http.Transport // the transport NewClient made, closed by Close; nil with WithHTTPClient
 }
 
 // Option configures a Client in NewClient.
@@ -193,8 +187,10 @@ func NewClient(opts ...Option) (*Client, error) {
 	if cfg.creds == nil {
 		return nil, errors.New("cbr: missing credentials: use WithCredentials")
 	}
+	var own *http.Transport
 	if cfg.httpClient == nil {
-		cfg.httpClient = &http.Client{Transport: newTransport()}
+		own = newTransport()
+		cfg.httpClient = &http.Client{Transport: own}
 	}
 	projects, err := setUpAuth(&cfg)
 	if err != nil {
@@ -204,15 +200,24 @@ func NewClient(opts ...Option) (*Client, error) {
 	if cfg.userAgent != "" {
 		ua = cfg.userAgent + " " + ua
 	}
-	c := &Client{
+	return &Client{
 		base:      base.String(),
-		host:      base.Host,
 		projectID: cfg.projectID,
 		projects:  projects,
-		userAgent: ua,
+		api:       newPipeline(cfg, base.Host, ua),
+		ownHTTP:   own,
+	}, nil
+}
+
+// Close closes the idle connections of the transport the client made for
+// itself; a client built WithHTTPClient leaves that client's transport alone.
+// The client holds no goroutine of its own, so after Close nothing of it is
+// left running; it can still be used, and then opens new connections.
+func (c *Client) Close() error {
+	if c.ownHTTP != nil {
+		c.ownHTTP.CloseIdleConnections()
 	}
-	c.http = newRetryClient(cfg, c.host)
-	return c, nil
+	return nil
 }
 
 // Format prints the client's endpoint and project ID, for every fmt verb; it
@@ -265,67 +270,27 @@ func isLoopback(host string) bool {
 // retries, and decodes a 2xx answer into out (nil to discard it). A non-2xx
 // answer is an *APIError. op names the operation in errors; path is relative
 // to /v3/{project_id}/ and already escaped.
-func (c *Client) do(ctx context.Context, op, method, path string, query url.Values, in, out any) error {
+func (c *Client) do(ctx context.Context, op, method, path string, query url.Values, in, out any) (outcome, error) {
 	if err := ctx.Err(); err != nil {
-		return &opError{op: op, err: err}
+		return outcome{}, &opError{op: op, err: err}
 	}
 	projectID, err := c.project(ctx)
 	if err != nil {
-		return &opError{op: op, err: err}
+		return outcome{}, &opError{op: op, err: err}
 	}
-	var body []byte
+	cl := call{op: op, method: method, projectID: projectID, out: out}
 	if in != nil {
-		if body, err = json.Marshal(in); err != nil {
-			return fmt.Errorf("cbr: %s: encode request: %w", op, err)
+		if cl.body, err = json.Marshal(in); err != nil {
+			return outcome{}, fmt.Errorf("cbr: %s: encode request: %w", op, err)
 		}
 	}
-	u := c.base + "v3/" + url.PathEscape(projectID) + "/" + path
+	cl.url = c.base + "v3/" + url.PathEscape(projectID) + "/" + path
+	cl.path = cl.url[strings.Index(cl.url, "://")+3:]
+	cl.path = cl.path[strings.IndexByte(cl.path, '/'):]
 	if len(query) > 0 {
-		u += "?" + strings.ReplaceAll(query.Encode(), "+", "%20")
+		cl.url += "?" + strings.ReplaceAll(query.Encode(), "+", "%20")
 	}
-	st, _ := ctx.Value(callStateKey{}).(*callState) // an operation's own, to read after the call
-	if st == nil {
-		st = &callState{}
-		ctx = context.WithValue(ctx, callStateKey{}, st)
-	}
-	st.body = body
-	req, err := retryablehttp.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return fmt.Errorf("cbr: %s: %w", op, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json;charset=UTF-8")
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
-	req.Header.Set("X-Project-Id", projectID)
-
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if resp != nil { // an answer came, but the context ended first
-			resp.Body.Close()
-		}
-		var credErr *credentialsError
-		if errors.As(err, &credErr) {
-			err = credErr // the request's URL adds nothing to why credentials failed
-		}
-		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-			err = fmt.Errorf("%w (%v)", ctxErr, err)
-		}
-		return &opError{op: op, attempts: int(st.attempts.Load()), err: err}
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return newAPIError(op, resp, int(st.attempts.Load()))
-	}
-	if out == nil {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody))
-		return nil
-	}
-	if err := readJSON(resp, out); err != nil {
-		return fmt.Errorf("cbr: %s: %w", op, err)
-	}
-	return nil
+	return c.api.send(ctx, &cl)
 }
 
 // readJSON decodes the JSON body of resp, at most maxResponseBody bytes, into

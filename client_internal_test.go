@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"io"
 	"math"
 	"net"
@@ -27,78 +26,6 @@ func response(status int, header ...string) *http.Response {
 		h.Set(header[i], header[i+1])
 	}
 	return &http.Response{StatusCode: status, Header: h, Body: http.NoBody}
-}
-
-func TestBackoffFullJitterBounds(t *testing.T) {
-	const minWait, maxWait = 100 * time.Millisecond, 2 * time.Second
-	for attempt, ceiling := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond,
-		800 * time.Millisecond, 1600 * time.Millisecond, 2 * time.Second, 2 * time.Second} {
-		t.Run(fmt.Sprint(attempt), func(t *testing.T) {
-			lowest, highest := time.Duration(math.MaxInt64), time.Duration(0)
-			for range 2000 {
-				w := backoff(minWait, maxWait, attempt, nil)
-				require.GreaterOrEqual(t, w, time.Duration(0))
-				require.LessOrEqual(t, w, ceiling)
-				lowest, highest = min(lowest, w), max(highest, w)
-			}
-			// Full jitter spreads waits over the whole range, not near its top.
-			assert.Less(t, lowest, ceiling/10)
-			assert.Greater(t, highest, ceiling*9/10)
-		})
-	}
-}
-
-func TestBackoffCap(t *testing.T) {
-	tests := []struct {
-		name             string
-		minWait, maxWait time.Duration
-		attempt          int
-	}{
-		{"late attempt", 500 * time.Millisecond, 20 * time.Second, 30},
-		{"attempt past the shift width", 500 * time.Millisecond, 20 * time.Second, 100},
-		{"min equals max", time.Second, time.Second, 3},
-		// min<<14 overflows int64 to a tiny positive value.
-		{"overflowing shift", 1<<50 + 1, 1 << 62, 14},
-		{"largest MaxWait", time.Nanosecond, math.MaxInt64, 70},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			highest := time.Duration(0)
-			for range 200 {
-				w := backoff(tt.minWait, tt.maxWait, tt.attempt, nil)
-				require.GreaterOrEqual(t, w, time.Duration(0))
-				require.LessOrEqual(t, w, tt.maxWait)
-				highest = max(highest, w)
-			}
-			assert.Greater(t, highest, tt.maxWait/2, "the ceiling is MaxWait")
-		})
-	}
-	assert.Equal(t, time.Duration(0), backoff(0, 0, 3, nil))
-}
-
-func TestBackoffRetryAfter(t *testing.T) {
-	const minWait, maxWait = time.Millisecond, time.Minute
-	assert.Equal(t, 3*time.Second, backoff(minWait, maxWait, 0, response(429, "Retry-After", "3")))
-	assert.Equal(t, 2*time.Second, backoff(minWait, maxWait, 5, response(503, "Retry-After", " 2 ")))
-	assert.Equal(t, time.Duration(0), backoff(minWait, maxWait, 0, response(429, "Retry-After", "0")))
-
-	date := time.Now().Add(5 * time.Second).UTC().Format(http.TimeFormat)
-	w := backoff(minWait, maxWait, 0, response(429, "Retry-After", date))
-	assert.Greater(t, w, 3*time.Second)
-	assert.LessOrEqual(t, w, 5*time.Second)
-
-	past := time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)
-	assert.Equal(t, time.Duration(0), backoff(minWait, maxWait, 0, response(503, "Retry-After", past)))
-
-	// Ignored: other statuses, garbage, negative values. Jitter applies.
-	for _, resp := range []*http.Response{
-		response(500, "Retry-After", "30"),
-		response(429, "Retry-After", "soon"),
-		response(429, "Retry-After", "-5"),
-		response(429),
-	} {
-		assert.LessOrEqual(t, backoff(minWait, maxWait, 0, resp), minWait, "status %d %q", resp.StatusCode, resp.Header.Get("Retry-After"))
-	}
 }
 
 func TestRetryAfterParsing(t *testing.T) {
@@ -125,13 +52,22 @@ func TestRetryAfterParsing(t *testing.T) {
 	}
 }
 
-func TestRetryPolicy(t *testing.T) {
-	const maxWait = 10 * time.Second
+// withExchange returns ctx carrying the exchange of a call with policy p.
+func withExchange(ctx context.Context, p RetryPolicy) (context.Context, *exchange) {
+	x := &exchange{call: &call{op: "test"}, policy: &p, start: time.Now()}
+	return context.WithValue(ctx, exchangeKey{}, x), x
+}
+
+func TestCheckRetry(t *testing.T) {
+	p := RetryPolicy{MaxAttempts: 3, MinWait: time.Microsecond, MaxWait: time.Microsecond,
+		ThrottleMinWait: time.Microsecond, ThrottleMaxWait: time.Microsecond, MaxDuration: time.Minute}
 	live := context.Background()
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
 	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel2()
+	soon, cancel3 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel3()
 
 	urlErr := func(err error) error {
 		return &url.Error{Op: "Post", URL: "https://cbr.example.com/v3/p/agents", Err: err}
@@ -155,9 +91,9 @@ func TestRetryPolicy(t *testing.T) {
 		{"502", live, response(502), nil, true, nil},
 		{"503", live, response(503), nil, true, nil},
 		{"504", live, response(504), nil, true, nil},
-		{"429 Retry-After within MaxWait", live, response(429, "Retry-After", "10"), nil, true, nil},
-		{"429 Retry-After beyond MaxWait", live, response(429, "Retry-After", "11"), nil, false, nil},
-		{"503 Retry-After beyond MaxWait", live, response(503, "Retry-After", "3600"), nil, false, nil},
+		{"429 Retry-After within the deadline", soon, response(429, "Retry-After", "0"), nil, true, nil},
+		{"429 Retry-After beyond the deadline", soon, response(429, "Retry-After", "6"), nil, false, nil},
+		{"503 Retry-After beyond MaxDuration", live, response(503, "Retry-After", "3600"), nil, false, nil},
 		{"canceled context", canceled, response(503), nil, false, context.Canceled},
 		{"expired context", expired, nil, urlErr(context.DeadlineExceeded), false, context.DeadlineExceeded},
 		{"EOF", live, nil, urlErr(io.EOF), true, nil},
@@ -165,7 +101,8 @@ func TestRetryPolicy(t *testing.T) {
 		{"connection refused", live, nil, urlErr(&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), true, nil},
 		{"connection reset", live, nil, urlErr(&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}), true, nil},
 		{"DNS failure", live, nil, urlErr(refused), true, nil},
-		{"per-attempt timeout", live, nil, urlErr(timeoutErr{}), true, nil},
+		{"attempt timeout", live, nil, urlErr(&attemptTimeoutError{cause: timeoutErr{}}), true, nil},
+		{"unusable answer", live, nil, urlErr(&ResponseError{StatusCode: 200, Reason: "too long"}), false, nil},
 		{"certificate not verified", live, nil, urlErr(&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), false, nil},
 		{"unknown authority", live, nil, urlErr(x509.UnknownAuthorityError{}), false, nil},
 		{"wrong host name", live, nil, urlErr(x509.HostnameError{Host: "x"}), false, nil},
@@ -177,10 +114,10 @@ func TestRetryPolicy(t *testing.T) {
 		{"unsupported scheme", live, nil, urlErr(errors.New("unsupported protocol scheme \"ftp\"")), false, nil},
 		{"invalid header", live, nil, urlErr(errors.New("net/http: invalid header field value for \"X\"")), false, nil},
 	}
-	check := retryPolicy(maxWait)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			retry, err := check(tt.ctx, tt.resp, tt.err)
+			ctx, _ := withExchange(tt.ctx, p)
+			retry, err := checkRetry(ctx, tt.resp, tt.err)
 			assert.Equal(t, tt.retry, retry)
 			if tt.wantErr != nil {
 				assert.ErrorIs(t, err, tt.wantErr)
@@ -188,6 +125,49 @@ func TestRetryPolicy(t *testing.T) {
 				assert.NoError(t, err)
 			}
 		})
+	}
+}
+
+func TestCheckRetryCountsFailuresNotThrottling(t *testing.T) {
+	p := RetryPolicy{MaxAttempts: 3, MinWait: time.Microsecond, MaxWait: time.Microsecond,
+		ThrottleMinWait: time.Microsecond, ThrottleMaxWait: time.Microsecond, MaxDuration: time.Minute}
+	ctx, x := withExchange(context.Background(), p)
+	for i := range 50 {
+		retry, err := checkRetry(ctx, response(429), nil)
+		require.NoError(t, err)
+		require.True(t, retry, "throttling answer %d", i+1)
+	}
+	for i, want := range []bool{true, true, false} { // the third failure is the last
+		retry, err := checkRetry(ctx, response(502), nil)
+		require.NoError(t, err)
+		assert.Equal(t, want, retry, "failure %d", i+1)
+	}
+	assert.Equal(t, 50, x.throttled)
+	assert.Equal(t, 3, x.failures)
+}
+
+func TestCheckRetryMaxDurationBoundsACallWithoutDeadline(t *testing.T) {
+	p := RetryPolicy{MaxAttempts: 3, MinWait: time.Microsecond, MaxWait: time.Microsecond,
+		ThrottleMinWait: time.Microsecond, ThrottleMaxWait: time.Microsecond, MaxDuration: time.Minute}
+	ctx, x := withExchange(context.Background(), p)
+	x.start = time.Now().Add(-time.Minute) // the call's time is up
+	retry, err := checkRetry(ctx, response(429), nil)
+	require.NoError(t, err)
+	assert.False(t, retry)
+}
+
+func TestCheckRetryCanceledDuringWait(t *testing.T) {
+	p := RetryPolicy{MaxAttempts: 3, MinWait: time.Hour, MaxWait: time.Hour,
+		ThrottleMinWait: time.Hour, ThrottleMaxWait: time.Hour, MaxDuration: 10 * time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	ctx, _ = withExchange(ctx, p)
+	time.AfterFunc(10*time.Millisecond, cancel)
+	for { // a random wait may be short: the context ends during one of them
+		retry, err := checkRetry(ctx, response(429), nil)
+		if !retry {
+			assert.ErrorIs(t, err, context.Canceled)
+			return
+		}
 	}
 }
 
@@ -225,23 +205,22 @@ func TestTransportStack(t *testing.T) {
 	require.NoError(t, err)
 	c2, err := NewClient(opts...)
 	require.NoError(t, err)
-	base1 := c1.http.HTTPClient.Transport.(*authTransport).base
-	base2 := c2.http.HTTPClient.Transport.(*authTransport).base
+	base1 := c1.api.base.Transport
 	assert.IsType(t, &http.Transport{}, base1)
 	assert.NotSame(t, http.DefaultTransport, base1)
-	assert.NotSame(t, base1, base2)
-	assert.Nil(t, c1.http.Logger, "no logging by default")
-	assert.Equal(t, DefaultRetryPolicy().MaxAttempts-1, c1.http.RetryMax)
-	assert.Equal(t, DefaultRetryPolicy().MinWait, c1.http.RetryWaitMin)
-	assert.Equal(t, DefaultRetryPolicy().MaxWait, c1.http.RetryWaitMax)
+	assert.NotSame(t, base1, c2.api.base.Transport)
+	assert.Same(t, base1, c1.ownHTTP, "Close closes it")
+	assert.Nil(t, c1.api.logger, "no logging by default")
+	assert.Nil(t, c1.api.rc.Logger, "go-retryablehttp never logs")
+	assert.Equal(t, DefaultRetryPolicy(), c1.api.policy)
 
-	// WithHTTPClient: its transport and timeout are used; it is not modified.
+	// WithHTTPClient: its transport and timeout are read for every attempt; it is not modified.
 	rt := http.RoundTripper(&http.Transport{})
 	hc := &http.Client{Transport: rt, Timeout: 7 * time.Second}
 	c3, err := NewClient(append(opts, WithHTTPClient(hc))...)
 	require.NoError(t, err)
-	assert.Same(t, rt, c3.http.HTTPClient.Transport.(*authTransport).base)
-	assert.Equal(t, 7*time.Second, c3.http.HTTPClient.Timeout)
+	assert.Same(t, hc, c3.api.base)
+	assert.Nil(t, c3.ownHTTP, "Close leaves the caller's transport alone")
 	assert.Same(t, rt, hc.Transport)
 	assert.Nil(t, hc.CheckRedirect)
 }

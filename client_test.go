@@ -30,7 +30,12 @@ const (
 )
 
 // fastRetry is the default policy's shape with waits short enough for tests.
-var fastRetry = cbr.RetryPolicy{MaxAttempts: 4, MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond}
+var fastRetry = cbr.RetryPolicy{MaxAttempts: 4, MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond,
+	ThrottleMinWait: time.Millisecond, ThrottleMaxWait: 5 * time.Millisecond, MaxDuration: time.Second}
+
+// noRetry retries no failure, and waits out throttling for a second at most.
+var noRetry = cbr.RetryPolicy{MaxAttempts: 1,
+	ThrottleMinWait: time.Millisecond, ThrottleMaxWait: 5 * time.Millisecond, MaxDuration: time.Second}
 
 // documentedRegister is the request of the API's register example.
 var documentedRegister = cbr.AgentRegister{
@@ -235,7 +240,7 @@ func TestNewClientAcceptsGoodConfigurations(t *testing.T) {
 		{"http elsewhere, opted in", []cbr.Option{cbr.WithEndpoint("http://10.1.2.3:8080"), cbr.WithInsecureHTTP()}},
 		{"nil option skipped", []cbr.Option{nil, cbr.WithRegion("ap-southeast-1")}},
 		{"every option", []cbr.Option{
-			cbr.WithRegion("ap-southeast-1"), cbr.WithHTTPClient(&http.Client{}), cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1}),
+			cbr.WithRegion("ap-southeast-1"), cbr.WithHTTPClient(&http.Client{}), cbr.WithRetry(noRetry),
 			cbr.WithLogger(slogTo(io.Discard)), cbr.WithUserAgent("installer/2.1"),
 		}},
 	}
@@ -340,6 +345,7 @@ func TestNoTokenInErrors(t *testing.T) {
 		st := &stub{answers: []answer{{status: status, body: `{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information: decrypt token fail","request_id":"r"}`}}}
 		c, mt := newMockClient(t)
 		mt.RegisterResponder("PUT", agentsURL+"/"+testAgentID, st.respond)
+		answerNotRegistered(mt) // the check after an uninstall that may have taken effect
 		_, err := c.UpdateAgent(context.Background(), testAgentID, cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
 		errs = append(errs, err)
 	}
@@ -385,11 +391,11 @@ func TestLoggerGetsNoSecret(t *testing.T) {
 	_, err := c.RegisterAgent(context.Background(), documentedRegister)
 	require.NoError(t, err)
 	out := buf.String()
-	assert.Contains(t, out, `level=DEBUG msg="performing request"`)
-	assert.Contains(t, out, `level=DEBUG msg="retrying request"`)
-	assert.Contains(t, out, "status: 503")
-	assert.Contains(t, out, `level=ERROR msg="request failed"`)
-	assert.Contains(t, out, "connection reset by peer")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 3, "one record per retry, one per call: %s", out)
+	assert.Contains(t, lines[0], `level=WARN msg="cbr: retrying" op="register agent" attempt=1 reason="503 Service Unavailable" wait=`)
+	assert.Contains(t, lines[1], `level=WARN msg="cbr: retrying" op="register agent" attempt=2 reason="connection reset by peer" wait=`)
+	assert.Contains(t, lines[2], `level=INFO msg="cbr: call" op="register agent" method=POST path=/v3/`+testProject+`/agents status=200 attempts=3 duration=`)
 	assert.NotContains(t, out, testToken)
 	assert.NotContains(t, out, "ecs-00002", "no body is logged")
 	assert.NotContains(t, out, "X-Auth-Token", "no header is logged")

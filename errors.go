@@ -26,6 +26,17 @@ var (
 	// ErrInvalidRequest matches a *ValidationError: the request was rejected
 	// before anything was sent.
 	ErrInvalidRequest = errors.New("cbr: invalid request")
+	// ErrUnexpectedResponse matches a *ResponseError: a 2xx answer the client
+	// cannot use.
+	ErrUnexpectedResponse = errors.New("cbr: unexpected response")
+	// ErrAttemptTimeout matches an attempt that took longer than the retry
+	// policy's AttemptTimeout, or than the http.Client.Timeout of
+	// WithHTTPClient, or that hit one of the transport's own timeouts (dial,
+	// TLS handshake, response header), while the caller's context was still
+	// alive. It is retried like a dropped connection; when the last attempt
+	// timed out, the call's error matches it. It never matches
+	// context.DeadlineExceeded, which only the caller's context ending does.
+	ErrAttemptTimeout = errors.New("cbr: attempt timed out")
 )
 
 // maxErrorBody caps how much of an error response body is read and kept.
@@ -119,6 +130,54 @@ func (e *ValidationError) Error() string {
 // Is reports whether target is ErrInvalidRequest.
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalidRequest }
 
+// ResponseError is a 2xx answer the client cannot use: a body that is not
+// JSON, is cut short, is over 16 MiB, or lacks the object the operation
+// returns (such as {}, null or {"agent":null}). It matches
+// ErrUnexpectedResponse. The server may have acted on the request.
+type ResponseError struct {
+	// Op is the operation, such as "show agent".
+	Op string
+	// StatusCode is the HTTP status of the answer.
+	StatusCode int
+	// RequestID is the X-Request-Id header of the answer.
+	RequestID string
+	// Reason says what is wrong with the answer.
+	Reason string
+
+	err error // the decoder's error, if that is what is wrong
+}
+
+// Error returns one line with the operation, status, reason and request ID.
+func (e *ResponseError) Error() string {
+	msg := "cbr: " + e.Op + ": unexpected response: " + oneLine(e.Reason, 300)
+	if e.StatusCode != 0 {
+		msg = "cbr: " + e.Op + ": unexpected " + strconv.Itoa(e.StatusCode) + " response: " + oneLine(e.Reason, 300)
+	}
+	if e.RequestID != "" {
+		msg += " (request id " + oneLine(e.RequestID, 100) + ")"
+	}
+	return msg
+}
+
+// Is reports whether target is ErrUnexpectedResponse.
+func (e *ResponseError) Is(target error) bool { return target == ErrUnexpectedResponse }
+
+// Unwrap returns the decoder's error, such as a *json.SyntaxError, or nil.
+func (e *ResponseError) Unwrap() error { return e.err }
+
+// attemptTimeoutError is an attempt that timed out while the caller's context
+// was alive. It matches ErrAttemptTimeout and is a net.Error whose Timeout is
+// true, but it does not unwrap to its cause, which may be a
+// context.DeadlineExceeded of the attempt's own deadline.
+type attemptTimeoutError struct{ cause error }
+
+func (e *attemptTimeoutError) Error() string {
+	return "attempt timed out: " + trimPrefix(e.cause)
+}
+func (e *attemptTimeoutError) Is(target error) bool { return target == ErrAttemptTimeout }
+func (e *attemptTimeoutError) Timeout() bool        { return true }
+func (e *attemptTimeoutError) Temporary() bool      { return true }
+
 // opError is a failed operation that is not an answer from the API: a
 // transport failure, a done context, credentials or a project lookup that
 // failed. It unwraps to its cause, for errors.Is and errors.As.
@@ -145,15 +204,21 @@ func (e *opError) Unwrap() error { return e.err }
 // error that wraps another says "cbr: " once.
 func trimPrefix(err error) string { return strings.TrimPrefix(err.Error(), "cbr: ") }
 
-// newAPIError reads at most maxErrorBody bytes of resp's body and builds the error
-// from every known body shape: CBR's and the gateway's {"error_code","error_msg"},
-// {"code","message"}, IAM's nested {"error":{"code","message"}}, or plain text.
+// newAPIError reads at most maxErrorBody bytes of resp's body and builds the
+// error with apiError.
 func newAPIError(op string, resp *http.Response, attempts int) *APIError {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	return apiError(op, resp.StatusCode, resp.Header, body, attempts)
+}
+
+// apiError builds the error of a non-2xx answer from every known body shape:
+// CBR's and the gateway's {"error_code","error_msg"}, {"code","message"},
+// IAM's nested {"error":{"code","message"}}, or plain text. body is kept.
+func apiError(op string, status int, header http.Header, body []byte, attempts int) *APIError {
 	e := &APIError{
 		Op:         op,
-		StatusCode: resp.StatusCode,
-		RequestID:  resp.Header.Get("X-Request-Id"),
+		StatusCode: status,
+		RequestID:  header.Get("X-Request-Id"),
 		Attempts:   attempts,
 		Body:       body,
 	}

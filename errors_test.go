@@ -115,8 +115,11 @@ func TestAPIErrorBodyShapes(t *testing.T) {
 			if tt.requestID != "" {
 				header["X-Request-Id"] = []string{tt.requestID}
 			}
+			if tt.status == http.StatusTooManyRequests {
+				header.Set("Retry-After", "3600") // beyond the call's time: answered at once
+			}
 			st := &stub{answers: []answer{{status: tt.status, body: tt.body, header: header}}}
-			c, mt := newMockClient(t, cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1}))
+			c, mt := newMockClient(t, cbr.WithRetry(noRetry))
 			mt.RegisterResponder("GET", agentsURL+"/"+testAgentID, st.respond)
 
 			agent, err := c.ShowAgent(context.Background(), testAgentID)
@@ -144,7 +147,7 @@ func TestAPIErrorBodyShapes(t *testing.T) {
 func TestAPIErrorBodyIsCapped(t *testing.T) {
 	body := `{"error_code":"E.1","error_msg":"` + strings.Repeat("x", 100<<10) + `"}`
 	st := &stub{answers: []answer{{status: 500, body: body}}}
-	c, mt := newMockClient(t, cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1}))
+	c, mt := newMockClient(t, cbr.WithRetry(noRetry))
 	mt.RegisterResponder("GET", agentsURL+"/"+testAgentID, st.respond)
 
 	_, err := c.ShowAgent(context.Background(), testAgentID)

@@ -12,8 +12,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/hashicorp/go-retryablehttp"
 )
 
 // WithIAMEndpoint sets the base URL of IAM, such as
@@ -186,9 +184,9 @@ func (t *iamToken) fetch(ctx context.Context) (string, time.Time, time.Time, err
 	case err != nil:
 		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
 	case tok == "" || strings.ContainsFunc(tok, isControl):
-		return "", time.Time{}, time.Time{}, &decodeError{op: op, reason: "no token in X-Subject-Token"}
+		return "", time.Time{}, time.Time{}, &ResponseError{Op: op, Reason: "no token in X-Subject-Token"}
 	case out.Token.ExpiresAt.IsZero():
-		return "", time.Time{}, time.Time{}, &decodeError{op: op, reason: "token has no expires_at"}
+		return "", time.Time{}, time.Time{}, &ResponseError{Op: op, Reason: "token has no expires_at"}
 	}
 	issued := out.Token.IssuedAt
 	if issued.IsZero() {
@@ -204,7 +202,7 @@ func (t *iamToken) fetch(ctx context.Context) (string, time.Time, time.Time, err
 type projectLookup struct {
 	name string
 	url  string
-	http *retryablehttp.Client
+	iam  *pipeline
 	id   cached[string]
 }
 
@@ -232,7 +230,7 @@ func newProjectLookup(cfg config, b binding) (*projectLookup, error) {
 	return &projectLookup{
 		name: name,
 		url:  b.iam + "v3/projects?name=" + url.QueryEscape(name),
-		http: newRetryClient(cfg, b.iamHost),
+		iam:  newPipeline(cfg, b.iamHost, ""),
 		id:   cached[string]{now: b.now},
 	}, nil
 }
@@ -247,28 +245,15 @@ func (l *projectLookup) get(ctx context.Context) (string, error) {
 // fetch looks the project up; exactly one project must have the name.
 func (l *projectLookup) fetch(ctx context.Context) (string, time.Time, time.Time, error) {
 	const op = "find project ID"
-	st := &callState{}
-	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, callStateKey{}, st), http.MethodGet, l.url, nil)
-	if err != nil {
-		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := l.http.Do(req)
-	if err != nil {
-		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return "", time.Time{}, time.Time{}, newAPIError(op, resp, int(st.attempts.Load()))
-	}
 	var out struct {
 		Projects []struct {
 			ID   string `json:"id"`
 			Name string `json:"name"`
 		} `json:"projects"`
 	}
-	if err := readJSON(resp, &out); err != nil {
-		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: %w", op, err)
+	u := l.url[strings.Index(l.url, "://")+3:]
+	if _, err := l.iam.send(ctx, &call{op: op, method: http.MethodGet, url: l.url, path: u[strings.IndexByte(u, '/'):], out: &out}); err != nil {
+		return "", time.Time{}, time.Time{}, err
 	}
 	var ids []string
 	for _, p := range out.Projects {
@@ -283,7 +268,7 @@ func (l *projectLookup) fetch(ctx context.Context) (string, time.Time, time.Time
 		return "", time.Time{}, time.Time{}, fmt.Errorf("cbr: %s: IAM has %d projects named %q: use WithProjectID", op, len(ids), l.name)
 	}
 	if vErr := checkID(ids[0]); vErr != nil {
-		return "", time.Time{}, time.Time{}, &decodeError{op: op, reason: "project ID " + vErr.Reason}
+		return "", time.Time{}, time.Time{}, &ResponseError{Op: op, Reason: "project ID " + vErr.Reason}
 	}
 	return ids[0], time.Time{}, time.Time{}, nil
 }

@@ -273,7 +273,7 @@ func TestIAMPasswordOutageDuringRenewalKeepsTheValidToken(t *testing.T) {
 		return http.StatusServiceUnavailable
 	}}
 	clock := newAuthClock()
-	c := e.start(t, cbr.WithClock(clock.Now), cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1}))
+	c := e.start(t, cbr.WithClock(clock.Now), cbr.WithRetry(noRetry))
 	ctx := context.Background()
 
 	_, err := c.ShowAgent(ctx, "a1")
@@ -391,7 +391,7 @@ func TestIAMPasswordTokenRequestAtTheWire(t *testing.T) {
 	} {
 		pw := tc.pw
 		pw.Domain, pw.User, pw.Password = "acme", "installer", `pa"ss`
-		c, err := cbr.NewClient(append(tc.opts, cbr.WithCredentials(pw), cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1}))...)
+		c, err := cbr.NewClient(append(tc.opts, cbr.WithCredentials(pw), cbr.WithRetry(noRetry))...)
 		require.NoError(t, err, name)
 		_, err = c.ShowAgent(context.Background(), "a1")
 		require.Error(t, err, name)
@@ -696,7 +696,7 @@ func TestProjectLookupUsesTheRegionsIAM(t *testing.T) {
 		mt.RegisterResponder(http.MethodGet, "https://cbr."+region+".myhuaweicloud.com/v3/p1/agents/a1",
 			httpmock.NewStringResponder(http.StatusOK, `{"agent":{"agent_id":"a1"}}`))
 		c, err := cbr.NewClient(cbr.WithRegion(region), cbr.WithCredentials(cbr.AKSK{AccessKey: "AK", SecretKey: "SK"}),
-			cbr.WithHTTPClient(&http.Client{Transport: mt}), cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1}))
+			cbr.WithHTTPClient(&http.Client{Transport: mt}), cbr.WithRetry(noRetry))
 		require.NoError(t, err)
 
 		_, err = c.ShowAgent(context.Background(), "a1")
@@ -733,17 +733,17 @@ func TestTruncatedJSONAnswersAreDecodeErrors(t *testing.T) {
 		want string
 	}{
 		"CBR": {[]cbr.Option{cbr.WithProjectID("p1"), cbr.WithCredentials(cbr.Token("t"))},
-			"cbr: show agent: decode 200 response (request id rid-1): unexpected end of JSON input"},
+			"cbr: show agent: unexpected 200 response: decode body: unexpected end of JSON input (request id rid-1)"},
 		"IAM token": {[]cbr.Option{cbr.WithProjectID("p1"), cbr.WithCredentials(cbr.IAMPassword{Domain: "d", User: "u", Password: "p"})},
 			"cbr: show agent: authenticate: get IAM token: decode 201 response (request id rid-1): unexpected end of JSON input"},
 		"project lookup": {[]cbr.Option{cbr.WithCredentials(cbr.AKSK{AccessKey: "AK", SecretKey: "SK"})},
-			"cbr: show agent: find project ID: decode 200 response (request id rid-1): unexpected end of JSON input"},
+			"cbr: show agent: find project ID: unexpected 200 response: decode body: unexpected end of JSON input (request id rid-1)"},
 		"ECS metadata": {[]cbr.Option{cbr.WithProjectID("p1"), cbr.WithCredentials(cbr.ECSMetadata{Endpoint: meta.URL})},
 			"cbr: show agent: authenticate: get ECS metadata credentials: decode 200 response: unexpected end of JSON input"},
 	} {
 		c, err := cbr.NewClient(append([]cbr.Option{cbr.WithRegion("ap-southeast-1"), cbr.WithEndpoint("https://cbr.example.com"),
 			cbr.WithIAMEndpoint("https://iam.example.com"), cbr.WithHTTPClient(&http.Client{Transport: mt}),
-			cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1})}, tc.opts...)...)
+			cbr.WithRetry(noRetry)}, tc.opts...)...)
 		require.NoError(t, err, name)
 		_, err = c.ShowAgent(context.Background(), "a1")
 		assert.EqualError(t, err, tc.want, name)

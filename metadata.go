@@ -126,10 +126,10 @@ func (m *metadataKeys) fetch(ctx context.Context) (AKSK, time.Time, time.Time, e
 	c := out.Credential
 	k := AKSK{AccessKey: c.Access, SecretKey: c.Secret, SecurityToken: c.SecurityToken}
 	if err := k.check(); err != nil {
-		return AKSK{}, time.Time{}, time.Time{}, &decodeError{op: op, reason: strings.TrimPrefix(err.Error(), "cbr: ")}
+		return AKSK{}, time.Time{}, time.Time{}, &ResponseError{Op: op, Reason: strings.TrimPrefix(err.Error(), "cbr: ")}
 	}
 	if c.ExpiresAt.IsZero() {
-		return AKSK{}, time.Time{}, time.Time{}, &decodeError{op: op, reason: "credential has no expires_at"}
+		return AKSK{}, time.Time{}, time.Time{}, &ResponseError{Op: op, Reason: "credential has no expires_at"}
 	}
 	// The service gives no issue time: the lifetime is measured on the local clock.
 	renew, expiry := renewalTimes(fetched, c.ExpiresAt.Sub(fetched), metadataRenewWindow)
@@ -162,7 +162,7 @@ func (m *metadataKeys) sessionToken(ctx context.Context) (string, error) {
 	}
 	token := strings.TrimSpace(string(data))
 	if token == "" || strings.ContainsFunc(token, isControl) {
-		return "", &decodeError{op: op, reason: "no usable token in the body"}
+		return "", &ResponseError{Op: op, Reason: "no usable token in the body"}
 	}
 	return token, nil
 }

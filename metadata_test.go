@@ -118,7 +118,7 @@ func TestECSMetadataAtTheWire(t *testing.T) {
 			cbrSrv := httptest.NewServer(rec)
 			t.Cleanup(cbrSrv.Close)
 			c, err := cbr.NewClient(cbr.WithEndpoint(cbrSrv.URL), cbr.WithProjectID("p1"),
-				cbr.WithCredentials(cbr.ECSMetadata{Endpoint: metaSrv.URL}), cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1}))
+				cbr.WithCredentials(cbr.ECSMetadata{Endpoint: metaSrv.URL}), cbr.WithRetry(noRetry))
 			require.NoError(t, err)
 
 			require.NoError(t, c.Call(context.Background(), http.MethodPost, "agent/check", nil, map[string]any{"agent_status": []any{}}, nil))

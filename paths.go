@@ -27,7 +27,7 @@ func (c *Client) AddAgentPaths(ctx context.Context, agentID string, in AddPathsR
 		return nil, err
 	}
 	var out PathsAdded
-	if err := c.do(ctx, op, "POST", agentPath(agentID)+"/add-path", nil, in, &out); err != nil {
+	if _, err := c.do(ctx, op, "POST", agentPath(agentID)+"/add-path", nil, in, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -55,7 +55,7 @@ func (c *Client) RemoveAgentPaths(ctx context.Context, agentID string, paths []s
 		RemovePath []string `json:"remove_path"`
 	}{paths}
 	var out PathsRemoved
-	if err := c.do(ctx, op, "POST", agentPath(agentID)+"/remove-path", nil, body, &out); err != nil {
+	if _, err := c.do(ctx, op, "POST", agentPath(agentID)+"/remove-path", nil, body, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -80,11 +80,12 @@ func (c *Client) CheckAgents(ctx context.Context, resources []AgentCheckRequest)
 	var out struct {
 		AgentStatus *[]AgentCheck `json:"agent_status"`
 	}
-	if err := c.do(ctx, op, "POST", "agent/check", nil, body, &out); err != nil {
+	res, err := c.do(ctx, op, "POST", "agent/check", nil, body, &out)
+	if err != nil {
 		return nil, err
 	}
 	if out.AgentStatus == nil {
-		return nil, &decodeError{op: op, reason: `response has no "agent_status"`}
+		return nil, res.unusable(op, `response has no "agent_status"`)
 	}
 	return *out.AgentStatus, nil
 }

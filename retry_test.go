@@ -55,7 +55,6 @@ func TestRetryByStatus(t *testing.T) {
 		{http.StatusConflict, 1},
 		{http.StatusFound, 1},
 		{http.StatusNotImplemented, 1},
-		{http.StatusTooManyRequests, 3},
 		{http.StatusInternalServerError, 3},
 		{http.StatusBadGateway, 3},
 		{http.StatusServiceUnavailable, 3},
@@ -76,6 +75,23 @@ func TestRetryByStatus(t *testing.T) {
 			assert.Equal(t, tt.attempts, st.count())
 		})
 	}
+}
+
+func TestThrottlingIsWaitedOutUntilTheDeadline(t *testing.T) {
+	st := &stub{answers: []answer{{status: 429, body: `{"error_code":"APIGW.0308","error_msg":"The throttling threshold has been reached"}`}}}
+	c, mt := newMockClient(t, cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 2, MinWait: time.Millisecond, MaxWait: time.Millisecond,
+		ThrottleMinWait: time.Millisecond, ThrottleMaxWait: 4 * time.Millisecond}))
+	mt.RegisterResponder("GET", agentsURL+"/"+testAgentID, st.respond)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+
+	start := time.Now()
+	_, err := c.ShowAgent(ctx, testAgentID)
+	assert.Less(t, time.Since(start), 2*time.Second)
+	assert.Greater(t, st.count(), 10, "throttling does not count against MaxAttempts")
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, cbr.ErrRateLimited) || errors.Is(err, context.DeadlineExceeded), "%v", err)
+	assert.NotContains(t, err.Error(), "\n")
 }
 
 func TestRetryGivesUpAfterMaxAttempts(t *testing.T) {
@@ -247,19 +263,56 @@ func TestContextCanceledDuringHangingResponse(t *testing.T) {
 	assert.Equal(t, int32(1), hits.Load())
 }
 
-func TestContextDeadlineDuringBackoff(t *testing.T) {
-	st := &stub{answers: []answer{{status: 503, body: `{"error_code":"APIGW.0613","error_msg":"IAM unavailable"}`,
+func TestRetryAfterBeyondTheDeadlineEndsTheCallAtOnce(t *testing.T) {
+	st := &stub{answers: []answer{{status: 429, body: `{"error_code":"APIGW.0308","error_msg":"The throttling threshold has been reached"}`,
 		header: http.Header{"Retry-After": {"10"}}}}}
-	c, mt := newMockClient(t, cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 4, MinWait: time.Second, MaxWait: 30 * time.Second}))
-	mt.RegisterResponder("POST", agentsURL, st.respond)
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	c, mt := newMockClient(t)
+	mt.RegisterResponder("GET", agentsURL+"/"+testAgentID, st.respond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 
 	start := time.Now()
-	_, err := c.RegisterAgent(ctx, documentedRegister)
-	assert.Less(t, time.Since(start), 2*time.Second, "the 10s wait is cut short by the deadline")
-	require.ErrorIs(t, err, context.DeadlineExceeded)
+	_, err := c.ShowAgent(ctx, testAgentID)
+	assert.Less(t, time.Since(start), time.Second, "not slept into the deadline")
+	var apiErr *cbr.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.ErrorIs(t, err, cbr.ErrRateLimited)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, 1, apiErr.Attempts)
 	assert.Equal(t, 1, st.count())
+}
+
+func TestWaitBeyondTheDeadlineIsNotBegun(t *testing.T) {
+	st := &stub{answers: []answer{{status: 502, body: `{"error_code":"APIGW.0613","error_msg":"IAM unavailable"}`}}}
+	// The wait is random below 1,000 hours: one that fits in 2s comes once in 1.8 million.
+	c, mt := newMockClient(t, cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 4, MinWait: 1000 * time.Hour, MaxWait: 1000 * time.Hour}))
+	mt.RegisterResponder("GET", agentsURL+"/"+testAgentID, st.respond)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+
+	start := time.Now()
+	_, err := c.ShowAgent(ctx, testAgentID)
+	assert.Less(t, time.Since(start), time.Second, "the call returns the failure instead of waiting into the deadline")
+	var apiErr *cbr.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, 502, apiErr.StatusCode)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestContextCanceledDuringBackoff(t *testing.T) {
+	st := &stub{answers: []answer{{status: 502, body: `{"error_code":"APIGW.0613","error_msg":"IAM unavailable"}`}}}
+	c, mt := newMockClient(t, cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 4, MinWait: 10 * time.Second, MaxWait: 10 * time.Second}))
+	mt.RegisterResponder("GET", agentsURL+"/"+testAgentID, st.respond)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+
+	start := time.Now()
+	_, err := c.ShowAgent(ctx, testAgentID)
+	assert.Less(t, time.Since(start), 5*time.Second, "the wait is cut short")
+	require.ErrorIs(t, err, context.Canceled)
+	if st.count() == 1 { // the random wait was longer than 20ms, as it is 499 times in 500
+		assert.Equal(t, "cbr: show agent: context canceled (while waiting to retry after 502 Bad Gateway)", err.Error())
+	}
 }
 
 func TestContextAlreadyDoneSendsNothing(t *testing.T) {
@@ -320,7 +373,9 @@ func TestRetryPerAttemptTimeout(t *testing.T) {
 	defer close(done)
 	// The first attempt hangs until this timeout ends it; the second has it
 	// all to answer, however loaded the machine.
-	c := newServerClient(t, srv.URL, cbr.WithHTTPClient(&http.Client{Timeout: time.Second}))
+	policy := fastRetry
+	policy.MaxDuration = time.Minute
+	c := newServerClient(t, srv.URL, cbr.WithHTTPClient(&http.Client{Timeout: time.Second}), cbr.WithRetry(policy))
 
 	_, err := c.RegisterAgent(context.Background(), documentedRegister)
 	require.NoError(t, err)

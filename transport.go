@@ -5,11 +5,16 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
-	"math/rand/v2"
+	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -17,34 +22,489 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 )
 
-// This file holds the transport stack beneath (*Client).do: the retry policy
-// and backoff on top of go-retryablehttp, the authentication of every attempt,
-// and the base transport.
+// This file is the request pipeline: one call goes through send, which runs
+// go-retryablehttp's loop; each attempt is a whole exchange in
+// attemptTransport (authenticate, send, read the whole body within the
+// attempt's time bound); checkRetry classifies each attempt and waits before
+// the next; send then turns the last answer into a result or an error.
 
-// newRetryClient builds the transport stack: retries on top, then
-// authentication for every attempt, then the base transport.
-func newRetryClient(cfg config, host string) *retryablehttp.Client {
-	base := cfg.httpClient
-	inner := &http.Client{
-		Transport:     &authTransport{creds: cfg.creds, host: host, base: base.Transport},
-		Timeout:       base.Timeout,
-		Jar:           base.Jar,
-		CheckRedirect: refuseRedirect,
-	}
-	p := cfg.retry
-	rc := &retryablehttp.Client{
-		HTTPClient:   inner,
-		RetryWaitMin: p.MinWait,
-		RetryWaitMax: p.MaxWait,
-		RetryMax:     p.MaxAttempts - 1,
-		CheckRetry:   retryPolicy(p.MaxWait),
-		Backoff:      backoff,
+// maxResponseBody caps the body of a 2xx answer; a longer one is a
+// *ResponseError.
+const maxResponseBody = 16 << 20
+
+// call is what an operation asks of the pipeline.
+type call struct {
+	op        string // names the operation in errors and logs
+	method    string
+	url       string // absolute, escaped
+	path      string // url's path, for logs
+	projectID string // sent as X-Project-Id when set
+	body      []byte // sent with every attempt; nil for none
+	out       any    // decodes a 2xx body; nil to discard it
+}
+
+// outcome is what happened to a call.
+type outcome struct {
+	attempts  int    // attempts handed to the network
+	acted     bool   // an attempt may have taken effect on the server
+	status    int    // the last answer's status; 0 for none
+	requestID string // the last answer's X-Request-Id
+}
+
+// unusable returns the error of a 2xx answer that lacks what op needs.
+func (o outcome) unusable(op, reason string) *ResponseError {
+	return &ResponseError{Op: op, StatusCode: o.status, RequestID: o.requestID, Reason: reason}
+}
+
+// exchange is the state of one call's attempts. It rides in the request's
+// context, the only thing that go-retryablehttp hands to checkRetry and to the
+// transport beneath it; only one attempt of a call runs at a time.
+type exchange struct {
+	call      *call
+	policy    *RetryPolicy
+	logger    *slog.Logger
+	start     time.Time
+	attempts  int
+	acted     bool
+	failures  int           // failed attempts so far
+	throttled int           // throttling answers so far
+	respBody  []byte        // the whole body of the last answer
+	header    http.Header   // the header of the last answer
+	reason    string        // why the last attempt is retried, for errors and logs
+	timeout   time.Duration // the bound of one attempt
+}
+
+type exchangeKey struct{}
+
+// pipeline sends calls to one host: go-retryablehttp's loop on top, then the
+// authentication and the whole exchange of each attempt, then the base
+// transport.
+type pipeline struct {
+	host      string
+	userAgent string
+	policy    RetryPolicy
+	logger    *slog.Logger
+	base      *http.Client // read for each attempt: its Transport and Timeout
+	rc        *retryablehttp.Client
+}
+
+// newPipeline returns the pipeline of calls to host with cfg's credentials,
+// retry policy, logger and base HTTP client.
+func newPipeline(cfg config, host, userAgent string) *pipeline {
+	p := &pipeline{host: host, userAgent: userAgent, policy: cfg.retry, logger: cfg.logger, base: cfg.httpClient}
+	p.rc = &retryablehttp.Client{
+		HTTPClient: &http.Client{
+			Transport:     &attemptTransport{creds: cfg.creds, host: host, base: cfg.httpClient},
+			CheckRedirect: refuseRedirect,
+		},
+		RetryMax:     math.MaxInt32, // checkRetry bounds the attempts
+		CheckRetry:   checkRetry,
+		Backoff:      func(time.Duration, time.Duration, int, *http.Response) time.Duration { return 0 }, // checkRetry waits
 		ErrorHandler: func(resp *http.Response, err error, _ int) (*http.Response, error) { return resp, err },
 	}
-	if cfg.logger != nil {
-		rc.Logger = cfg.logger
+	return p
+}
+
+// send runs one call: every attempt, the waits between them, and the
+// decoding of the last answer. A non-2xx answer is an *APIError, a 2xx it
+// cannot decode a *ResponseError, and anything else an *opError.
+func (p *pipeline) send(ctx context.Context, cl *call) (outcome, error) {
+	x := &exchange{call: cl, policy: &p.policy, logger: p.logger, start: time.Now(), timeout: p.policy.AttemptTimeout}
+	if t := p.base.Timeout; t > 0 && t < x.timeout {
+		x.timeout = t
 	}
-	return rc
+	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, exchangeKey{}, x), cl.method, cl.url, nil)
+	if err != nil {
+		return outcome{}, &opError{op: cl.op, err: err}
+	}
+	if cl.body != nil {
+		req.Header.Set("Content-Type", "application/json;charset=UTF-8")
+	}
+	req.Header.Set("Accept", "application/json")
+	if p.userAgent != "" {
+		req.Header.Set("User-Agent", p.userAgent)
+	}
+	if cl.projectID != "" {
+		req.Header.Set("X-Project-Id", cl.projectID)
+	}
+
+	resp, err := p.rc.Do(req)
+	res := outcome{attempts: x.attempts, acted: x.acted}
+	if resp != nil {
+		res.status, res.requestID = resp.StatusCode, resp.Header.Get("X-Request-Id")
+	}
+	err = p.result(ctx, x, res, err)
+	if p.logger != nil {
+		p.logCall(ctx, x, res, err)
+	}
+	return res, err
+}
+
+// result returns the error of a call whose last attempt ended with res and
+// err, decoding a 2xx body into the call's out.
+func (p *pipeline) result(ctx context.Context, x *exchange, res outcome, err error) error {
+	op := x.call.op
+	if err != nil {
+		var credErr *credentialsError
+		if errors.As(err, &credErr) {
+			err = credErr // the request's URL adds nothing to why credentials failed
+		}
+		var respErr *ResponseError
+		if errors.As(err, &respErr) {
+			return respErr
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+			err = fmt.Errorf("%w (%v)", ctxErr, err)
+		} else if ctxErr != nil && x.reason != "" {
+			err = fmt.Errorf("%w (while waiting to retry after %s)", err, x.reason)
+		}
+		return &opError{op: op, attempts: res.attempts, err: err}
+	}
+	if res.status < 200 || res.status > 299 {
+		return apiError(op, res.status, x.header, x.respBody, res.attempts)
+	}
+	if x.call.out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(x.respBody, x.call.out); err != nil {
+		e := res.unusable(op, "decode body: "+err.Error())
+		e.err = err
+		return e
+	}
+	return nil
+}
+
+// checkRetry is go-retryablehttp's CheckRetry: it decides whether the attempt
+// that ended with resp or err is retried, and waits before the next one.
+// Throttling answers are retried until the deadline (the context's, else
+// MaxDuration from the start of the call); failures until MaxAttempts have
+// failed. A wait that would outlast the deadline is not begun.
+func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	x, _ := ctx.Value(exchangeKey{}).(*exchange)
+	if x == nil {
+		return false, err
+	}
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	p := x.policy
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = x.start.Add(p.MaxDuration)
+	}
+	left := time.Until(deadline)
+
+	var wait time.Duration
+	switch {
+	case err != nil:
+		if !retryableError(err) {
+			return false, nil
+		}
+		x.failures++
+		if x.failures >= p.MaxAttempts {
+			return false, nil
+		}
+		wait = p.failureWait(x.failures)
+		x.reason = attemptReason(err)
+	case isThrottled(resp):
+		x.throttled++
+		ra, ok := retryAfter(resp)
+		if !ok {
+			ra = -1
+		}
+		if ra >= left {
+			return false, nil // the 429 or 503 now, not after the deadline
+		}
+		wait = p.throttleWait(x.throttled, ra, time.Since(x.start))
+		if floor := max(ra, 0); wait >= left {
+			if left-floor < p.ThrottleMinWait {
+				return false, nil // no time left for another turn
+			}
+			wait = floor + randN(left-floor) // the time left, spread
+		}
+		x.reason = statusText(resp.StatusCode)
+	case retryableStatus(resp.StatusCode):
+		x.failures++
+		if x.failures >= p.MaxAttempts {
+			return false, nil
+		}
+		wait = p.failureWait(x.failures)
+		x.reason = statusText(resp.StatusCode)
+	default:
+		return false, nil
+	}
+	if wait >= left {
+		return false, nil
+	}
+	if x.logger != nil {
+		x.logRetry(ctx, wait, resp != nil && isThrottled(resp))
+	}
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, ctx.Err()
+		case <-t.C:
+		}
+	}
+	return true, nil
+}
+
+// attemptReason says why an attempt failed, without the method and URL that
+// a *url.Error adds: they are in the call's log record.
+func attemptReason(err error) string {
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		err = urlErr.Err
+	}
+	return trimPrefix(err)
+}
+
+// isThrottled reports whether resp asks the client to come back later: a 429,
+// or a 503 with a Retry-After header.
+func isThrottled(resp *http.Response) bool {
+	return resp.StatusCode == http.StatusTooManyRequests ||
+		resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != ""
+}
+
+// retryableStatus reports whether a status is a failure worth another attempt.
+func retryableStatus(status int) bool {
+	switch status {
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// statusText returns "503 Service Unavailable" for 503.
+func statusText(status int) string {
+	return strconv.Itoa(status) + " " + http.StatusText(status)
+}
+
+// randN returns a random duration in [0, d), or 0 when d is not positive.
+func randN(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return fullJitter(d, d, 0)
+}
+
+// retryableError reports whether a failed attempt is worth another: connection
+// failures, dropped connections, bodies cut short and attempt timeouts are;
+// TLS and certificate failures, requests to another host, unusable answers,
+// malformed requests and failed credentials are not, unless the credentials
+// failed on a connection failure.
+func retryableError(err error) bool {
+	var (
+		apiErr   *APIError
+		credErr  *credentialsError
+		netErr   net.Error
+		redirErr *redirectError
+		respErr  *ResponseError
+	)
+	switch {
+	case errors.Is(err, ErrAttemptTimeout):
+		return true
+	case errors.As(err, &apiErr): // from credentials: IAM's or the metadata service's answer
+		return apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode >= 500 && apiErr.StatusCode != http.StatusNotImplemented
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false // the caller's context: checkRetry has seen it done
+	case isTLSFailure(err), errors.As(err, &redirErr), errors.As(err, &respErr):
+		return false
+	case errors.As(err, &credErr):
+		// err is a *url.Error, itself a net.Error: look beneath the credentials.
+		return errors.As(credErr.err, &netErr) || errors.Is(credErr.err, io.ErrUnexpectedEOF) || errors.Is(credErr.err, io.EOF)
+	}
+	msg := err.Error()
+	return !strings.Contains(msg, "unsupported protocol scheme") && !strings.Contains(msg, "invalid header")
+}
+
+// isTLSFailure reports whether err is a failed TLS handshake: an untrusted or
+// invalid certificate, or a server that does not speak TLS.
+func isTLSFailure(err error) bool {
+	var (
+		certErr *tls.CertificateVerificationError
+		recErr  tls.RecordHeaderError
+		unknown x509.UnknownAuthorityError
+		hostErr x509.HostnameError
+		invalid x509.CertificateInvalidError
+	)
+	return errors.As(err, &certErr) || errors.As(err, &recErr) || errors.As(err, &unknown) ||
+		errors.As(err, &hostErr) || errors.As(err, &invalid)
+}
+
+// attemptTransport makes each attempt a whole exchange: it authenticates the
+// attempt afresh, sends it with the base transport, and reads the whole answer
+// within the attempt's time bound, so that a body that breaks or stalls is a
+// failed attempt like a dropped connection. The answer goes up with an empty
+// Body; its bytes are in the exchange.
+type attemptTransport struct {
+	creds Credentials
+	host  string
+	base  *http.Client // its Transport is read for every attempt
+}
+
+// credentialsError wraps a failure of Credentials.Authenticate.
+type credentialsError struct{ err error }
+
+func (e *credentialsError) Error() string { return "authenticate: " + trimPrefix(e.err) }
+func (e *credentialsError) Unwrap() error { return e.err }
+
+// redirectError is a request to another host than the endpoint's, which the
+// client refuses to authenticate.
+type redirectError struct{ host string }
+
+func (e *redirectError) Error() string {
+	return "cbr: refusing to send credentials to another host " + e.host
+}
+
+// RoundTrip sends one attempt. A request to another host than the endpoint's
+// is refused. When credentials that can be renewed (a token, temporary keys)
+// are refused with a 401, they are renewed and the attempt is sent once more,
+// unless they are less than minAgeToRenew old: then the 401 is returned.
+func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	closeBody(req) // go-retryablehttp gave none; the body comes from the exchange
+	if req.URL.Host != t.host {
+		return nil, &redirectError{host: req.URL.Host}
+	}
+	x, _ := req.Context().Value(exchangeKey{}).(*exchange)
+	if x == nil {
+		return nil, errors.New("cbr: request without an exchange")
+	}
+	if x.attempts > 0 {
+		// The last attempt's connection may still read the headers it was
+		// sent with; this attempt signs its own.
+		req.Header = req.Header.Clone()
+	}
+	resp, err := t.attempt(req, x)
+	rn, renewable := t.creds.(renewer)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || !renewable || !rn.expire(req) {
+		return resp, err
+	}
+	req.Header = req.Header.Clone()
+	return t.attempt(req, x)
+}
+
+// attempt authenticates req, sends it and reads the whole answer.
+func (t *attemptTransport) attempt(req *http.Request, x *exchange) (*http.Response, error) {
+	ctx := req.Context()
+	if err := t.creds.Authenticate(req, x.call.body); err != nil {
+		return nil, &credentialsError{err: err}
+	}
+	x.attempts++
+	actx, cancel := context.WithTimeout(ctx, x.timeout)
+	defer cancel()
+	r := req.WithContext(actx)
+	var body *sentBody
+	if x.call.body != nil {
+		body = &sentBody{}
+		body.Reset(x.call.body)
+		r.Body, r.ContentLength = body, int64(len(x.call.body))
+	}
+	rt := t.base.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	resp, err := rt.RoundTrip(r)
+	if err != nil {
+		if (body == nil || body.read.Load()) && mayHaveSent(err) {
+			x.acted = true
+		}
+		return nil, attemptError(ctx, err)
+	}
+	x.respBody = nil
+	data, err := readBody(resp)
+	resp.Body.Close()
+	if err != nil {
+		x.acted = true // the server answered: it had the request
+		var respErr *ResponseError
+		if errors.As(err, &respErr) {
+			respErr.Op, respErr.RequestID = x.call.op, resp.Header.Get("X-Request-Id")
+			return nil, respErr
+		}
+		return nil, attemptError(ctx, fmt.Errorf("read %d response: %w", resp.StatusCode, err))
+	}
+	if resp.StatusCode >= 500 || resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		x.acted = true
+	}
+	x.respBody = data
+	resp.Body = http.NoBody
+	x.header = resp.Header
+	return resp, nil
+}
+
+// attemptError returns err, the failure of an attempt of a call whose context
+// is ctx, as an attemptTimeoutError when the attempt timed out while ctx is
+// still alive.
+func attemptError(ctx context.Context, err error) error {
+	var netErr net.Error
+	if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout()) {
+		return &attemptTimeoutError{cause: err}
+	}
+	return err
+}
+
+// mayHaveSent reports whether an attempt without a body that failed with err
+// may have reached the server: every failure but one to connect (to dial, or
+// to agree on TLS, which happens before the request is written).
+func mayHaveSent(err error) bool {
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" || isTLSFailure(err) {
+		return false
+	}
+	return !strings.Contains(err.Error(), "TLS handshake")
+}
+
+// readBody reads the whole body of resp: at most maxResponseBody bytes of a
+// 2xx answer (a longer one is a *ResponseError), and the first maxErrorBody
+// bytes of any other, whose rest is left unread.
+func readBody(resp *http.Response) ([]byte, error) {
+	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
+	limit := int64(maxErrorBody)
+	if ok {
+		limit = maxResponseBody
+	}
+	n := resp.ContentLength
+	switch {
+	case n == 0:
+		return nil, nil
+	case n > limit && ok:
+		return nil, &ResponseError{StatusCode: resp.StatusCode, Reason: "body of " + strconv.FormatInt(n, 10) + " bytes is over the limit of 16 MiB"}
+	case n > 0:
+		buf := make([]byte, min(n, limit))
+		_, err := io.ReadFull(resp.Body, buf)
+		return buf, err
+	}
+	buf, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if int64(len(buf)) > limit {
+		if ok {
+			return nil, &ResponseError{StatusCode: resp.StatusCode, Reason: "body is over the limit of 16 MiB"}
+		}
+		buf = buf[:limit]
+	}
+	return buf, err
+}
+
+// sentBody is the body of one attempt. It records whether the transport began
+// to read it, that is, whether the request was being written to a connection.
+type sentBody struct {
+	bytes.Reader
+	read atomic.Bool
+}
+
+func (b *sentBody) Read(p []byte) (int, error) {
+	b.read.Store(true)
+	return b.Reader.Read(p)
+}
+
+func (b *sentBody) Close() error { return nil }
+
+// closeBody closes a request body, as a RoundTripper must even on failure.
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
 }
 
 // refuseRedirect is the CheckRedirect of every HTTP client of the package.
@@ -69,193 +529,36 @@ func newTransport() *http.Transport {
 	}
 }
 
-// retryPolicy returns the CheckRetry of a client: retry connection failures and
-// 429, 500, 502, 503, 504; never a done context, a TLS or certificate failure,
-// another status, or a Retry-After longer than maxWait.
-func retryPolicy(maxWait time.Duration) retryablehttp.CheckRetry {
-	return func(ctx context.Context, resp *http.Response, err error) (bool, error) {
-		if ctx.Err() != nil {
-			return false, ctx.Err()
-		}
-		if err != nil {
-			return retryableError(err), nil
-		}
-		switch resp.StatusCode {
-		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-			if wait, ok := retryAfter(resp); ok && wait > maxWait {
-				return false, nil
-			}
-			return true, nil
-		case http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout:
-			return true, nil
-		}
-		return false, nil
+// logRetry logs the retry that checkRetry is about to wait for: at level Info
+// after throttling, Warn after a failure.
+func (x *exchange) logRetry(ctx context.Context, wait time.Duration, throttled bool) {
+	level := slog.LevelWarn
+	if throttled {
+		level = slog.LevelInfo
 	}
+	x.logger.LogAttrs(ctx, level, "cbr: retrying",
+		slog.String("op", x.call.op),
+		slog.Int("attempt", x.attempts),
+		slog.String("reason", x.reason),
+		slog.Duration("wait", wait))
 }
 
-// retryableError reports whether a failed attempt is worth another: connection
-// failures and dropped connections are; TLS and certificate failures, requests
-// to another host, malformed requests and failed credentials are not, unless the
-// credentials failed on a connection failure or a retryable status.
-func retryableError(err error) bool {
-	var (
-		apiErr   *APIError
-		credErr  *credentialsError
-		netErr   net.Error
-		redirErr *redirectError
-	)
-	switch {
-	// The retry policy has already stopped on the call's own context, so a
-	// DeadlineExceeded here is a per-attempt timeout (a dial, TLS-handshake,
-	// response-header or http.Client timeout), which is worth another attempt.
-	case errors.Is(err, context.Canceled):
-		return false
-	case errors.As(err, &apiErr):
-		return apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode >= 500 && apiErr.StatusCode != http.StatusNotImplemented
-	case isTLSFailure(err), errors.As(err, &redirErr):
-		return false
-	case errors.As(err, &credErr):
-		// err is a *url.Error, itself a net.Error: look beneath the credentials.
-		return errors.As(credErr.err, &netErr) || errors.Is(credErr.err, io.ErrUnexpectedEOF) || errors.Is(credErr.err, io.EOF)
+// logCall logs one call when it ends: at level Info when it succeeded, Error
+// when it failed.
+func (p *pipeline) logCall(ctx context.Context, x *exchange, res outcome, err error) {
+	level, msg := slog.LevelInfo, "cbr: call"
+	attrs := []slog.Attr{
+		slog.String("op", x.call.op),
+		slog.String("method", x.call.method),
+		slog.String("path", x.call.path),
+		slog.Int("status", res.status),
+		slog.Int("attempts", res.attempts),
+		slog.Duration("duration", time.Since(x.start)),
+		slog.String("request_id", res.requestID),
 	}
-	msg := err.Error()
-	return !strings.Contains(msg, "unsupported protocol scheme") && !strings.Contains(msg, "invalid header")
-}
-
-// isTLSFailure reports whether err is a failed TLS handshake: an untrusted or
-// invalid certificate, or a server that does not speak TLS.
-func isTLSFailure(err error) bool {
-	var (
-		certErr *tls.CertificateVerificationError
-		recErr  tls.RecordHeaderError
-		unknown x509.UnknownAuthorityError
-		hostErr x509.HostnameError
-		invalid x509.CertificateInvalidError
-	)
-	return errors.As(err, &certErr) || errors.As(err, &recErr) || errors.As(err, &unknown) ||
-		errors.As(err, &hostErr) || errors.As(err, &invalid)
-}
-
-// backoff returns the wait before retry number attempt+1: the Retry-After of a
-// 429 or 503 when it has one (the retry policy has already refused one longer
-// than maxWait), else a uniformly random wait in
-// [0, min(maxWait, minWait·2^attempt)).
-func backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
-	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
-		if wait, ok := retryAfter(resp); ok {
-			return wait
-		}
-	}
-	ceiling := maxWait
-	if attempt < 63 && minWait <= maxWait>>attempt { // minWait<<attempt <= maxWait, without overflow
-		ceiling = minWait << attempt
-	}
-	if ceiling <= 0 {
-		return 0
-	}
-	return rand.N(ceiling)
-}
-
-// callState follows one call through its attempts. It rides in the request's
-// context from the pipeline down to the authentication transport.
-type callState struct {
-	body     []byte       // the exact body of every attempt
-	attempts atomic.Int32 // authenticated attempts handed to the base transport
-	// acted is set when an attempt may have taken effect on the server: it
-	// was answered 2xx or 5xx, or it failed after a connection was made.
-	acted atomic.Bool
-}
-
-type callStateKey struct{}
-
-// authTransport authenticates every attempt afresh, beneath the retry loop.
-type authTransport struct {
-	creds Credentials
-	host  string
-	base  http.RoundTripper
-}
-
-// credentialsError wraps a failure of Credentials.Authenticate.
-type credentialsError struct{ err error }
-
-func (e *credentialsError) Error() string { return "authenticate: " + trimPrefix(e.err) }
-func (e *credentialsError) Unwrap() error { return e.err }
-
-// redirectError is a request to another host than the endpoint's, which the
-// client refuses to authenticate.
-type redirectError struct{ host string }
-
-func (e *redirectError) Error() string {
-	return "cbr: refusing to send credentials to another host " + e.host
-}
-
-// RoundTrip authenticates a copy of req and sends it with the base transport.
-// A request to another host than the endpoint's is refused. When credentials
-// that can be renewed (a token, temporary keys) are refused with a 401, they
-// are renewed and the attempt is sent once more, unless they are less than
-// minAgeToRenew old: then the 401 is returned.
-func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Host != t.host {
-		closeBody(req)
-		return nil, &redirectError{host: req.URL.Host}
-	}
-	var body []byte
-	st, _ := req.Context().Value(callStateKey{}).(*callState)
-	if st != nil {
-		body = st.body
-	}
-	r := req.Clone(req.Context())
-	resp, err := t.send(r, body, st)
-	rn, renewable := t.creds.(renewer)
-	resendable := st != nil || req.Body == nil || req.Body == http.NoBody
-	if err != nil || resp.StatusCode != http.StatusUnauthorized || !renewable || !resendable || !rn.expire(r) {
-		return resp, err
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
-	resp.Body.Close()
-	r = req.Clone(req.Context())
-	r.Body, r.GetBody = http.NoBody, nil
-	if len(body) > 0 {
-		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-		r.Body, _ = r.GetBody()
-	}
-	return t.send(r, body, st)
-}
-
-// send authenticates r and sends it with the base transport.
-func (t *authTransport) send(r *http.Request, body []byte, st *callState) (*http.Response, error) {
-	if err := t.creds.Authenticate(r, body); err != nil {
-		closeBody(r)
-		return nil, &credentialsError{err: err}
-	}
-	if st != nil {
-		st.attempts.Add(1)
-	}
-	base := t.base
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	resp, err := base.RoundTrip(r)
-	if st != nil && mayHaveActed(resp, err) {
-		st.acted.Store(true)
-	}
-	return resp, err
-}
-
-// mayHaveActed reports whether an attempt may have taken effect on the server:
-// every outcome but a 3xx or 4xx answer and a failure to connect (to dial, or
-// to agree on TLS, which happens before the request is written).
-func mayHaveActed(resp *http.Response, err error) bool {
 	if err != nil {
-		var opErr *net.OpError
-		return !(errors.As(err, &opErr) && opErr.Op == "dial") && !isTLSFailure(err)
+		level, msg = slog.LevelError, "cbr: call failed"
+		attrs = append(attrs, slog.String("error", err.Error()))
 	}
-	return resp.StatusCode >= 500 || resp.StatusCode >= 200 && resp.StatusCode <= 299
-}
-
-// closeBody closes a request body, as a RoundTripper must even on failure.
-func closeBody(req *http.Request) {
-	if req.Body != nil {
-		req.Body.Close()
-	}
+	p.logger.LogAttrs(ctx, level, msg, attrs...)
 }

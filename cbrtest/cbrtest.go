@@ -168,7 +168,8 @@ func (s *Server) Client(opts ...cbr.Option) (*cbr.Client, error) {
 		cbr.WithIAMEndpoint(s.IAMURL),
 		cbr.WithProjectID(s.ProjectID),
 		cbr.WithCredentials(cbr.Token(s.Token)),
-		cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 4, MinWait: time.Millisecond, MaxWait: 10 * time.Millisecond}),
+		cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 4, MinWait: time.Millisecond, MaxWait: 10 * time.Millisecond,
+			ThrottleMinWait: time.Millisecond, ThrottleMaxWait: 10 * time.Millisecond, MaxDuration: 2 * time.Second}),
 	}, opts...)...)
 }
 
