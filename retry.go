@@ -24,12 +24,16 @@ import (
 //     telling the client to come back later, which is a queue to wait in, not a
 //     failure: the call is retried until its context ends (or MaxDuration, when
 //     the context has no deadline), however many attempts that takes. The waits
-//     are random (full jitter) and grow from ThrottleMinWait up to
-//     ThrottleMaxWait, so that a crowd of clients spreads out. A Retry-After is
-//     a minimum: the client waits at least that long, plus jitter, and never
-//     comes back at the exact instant the header names. A Retry-After that the
-//     deadline leaves no room for ends the call at once with the 429 or 503, as
-//     an *APIError that still matches ErrRateLimited (for a 429).
+//     are random and grow with the time the call has spent, from about
+//     ThrottleMinWait up to ThrottleMaxWait (a wait drawn from [W/2, W) with
+//     W = 2.5·√(ThrottleMinWait·elapsed)), so that a crowd of clients spreads
+//     out over the time the gateway needs to let it through, whatever its
+//     size, and its last members are not left waiting once the gateway is
+//     idle. A Retry-After is a minimum: the client waits at least that long,
+//     plus up to a tenth of it at random, and never comes back at the exact
+//     instant the header names. A Retry-After that the deadline leaves no room
+//     for ends the call at once with the 429 or 503, as an *APIError that
+//     still matches ErrRateLimited (for a 429).
 //
 // The context's deadline bounds the whole call, waits included: a wait that
 // would outlast it is not begun, and the call returns the last answer instead.
@@ -46,8 +50,10 @@ type RetryPolicy struct {
 	MinWait time.Duration
 	// MaxWait caps each wait after a failure.
 	MaxWait time.Duration
-	// ThrottleMinWait is the base of the exponential backoff after a throttling
-	// answer.
+	// ThrottleMinWait is the shortest wait after a throttling answer, and the
+	// time scale of the waits that follow: the first is between 1.25 and 2.5
+	// times it, and after t of the call they are about 1.9·√(ThrottleMinWait·t)
+	// on average.
 	ThrottleMinWait time.Duration
 	// ThrottleMaxWait caps each wait after a throttling answer, except one that
 	// a longer Retry-After asks for.
@@ -64,7 +70,7 @@ type RetryPolicy struct {
 
 // DefaultRetryPolicy returns the policy of a client built without WithRetry:
 // 4 attempts at most for failures, with waits from 500ms up to 20s; throttling
-// waited out with waits from 1s up to 60s; 15 minutes at most for a call whose
+// waited out with waits from 1.25s up to 60s; 15 minutes at most for a call whose
 // context has no deadline; 30s for one attempt.
 func DefaultRetryPolicy() RetryPolicy {
 	return RetryPolicy{
@@ -127,20 +133,71 @@ func (p RetryPolicy) withDefaults() (RetryPolicy, error) {
 
 // failureWait returns the wait before the attempt that follows failure number
 // n (1 for the first): a uniformly random wait below min(MaxWait, MinWait·2ⁿ⁻¹).
+// With the defaults, one failure costs 250ms on average and 500ms at most.
 func (p RetryPolicy) failureWait(n int) time.Duration {
-	return fullJitter(p.MinWait, p.MaxWait, n-1)
+	return fullJitter(p.MinWait, p.MaxWait, max(n, 1)-1)
 }
+
+// throttleGrowth sets how fast the waits after throttling answers grow with
+// the time the call has spent: the window of the next wait is
+// throttleGrowth·√(ThrottleMinWait·elapsed). It was chosen with cmd/fleet
+// (see docs/RELIABILITY.md): larger values cost fewer attempts but leave the
+// gateway idle longer at the end of a crowd.
+const throttleGrowth = 2.5
 
 // throttleWait returns the wait before the attempt that follows throttling
 // answer number n (1 for the first). retryAfter is the answer's Retry-After,
 // or negative when it has none; elapsed is the time since the call began.
+//
+// The wait is drawn uniformly from [W/2, W), where
+//
+//	W = throttleGrowth·√(ThrottleMinWait·max(elapsed, ThrottleMinWait)),
+//
+// at most ThrottleMinWait·4ⁿ and ThrottleMaxWait, and the wait itself is at
+// least ThrottleMinWait. The window grows with the time the call has already
+// waited, which a lone client can measure and which grows with the crowd in
+// front of it: a crowd of N clients behind a gateway that lets R requests a
+// second through spreads over about N/R seconds without anyone knowing N or R.
+// It grows as a square root, not in proportion, so that a client that has
+// waited long comes back relatively sooner than one that has just begun:
+// the last of a crowd is not left waiting long after the gateway has become
+// idle. The lower half of the window is never drawn, which saves attempts
+// that would be throttled again. The cap 4ⁿ only matters for a call whose
+// first attempts were slow: its first throttling answer does not cost more
+// than a few seconds.
+//
+// A Retry-After is a minimum: the wait is the larger of the draw above and
+// the Retry-After plus up to a tenth of it, random. A Retry-After that is
+// short or the same for every client (such as 1s) thus changes nothing, and
+// one that gives each client its own turn is followed within 10%, without
+// every client that was told the same second coming back at the same instant.
+// A Retry-After longer than ThrottleMaxWait is honoured; the pipeline does not
+// begin a wait that would outlast the call's deadline.
 func (p RetryPolicy) throttleWait(n int, retryAfter, elapsed time.Duration) time.Duration {
-	_ = elapsed
-	w := fullJitter(p.ThrottleMinWait, p.ThrottleMaxWait, n-1)
-	if retryAfter >= 0 {
-		return retryAfter + w
+	base, ceil := p.ThrottleMinWait, p.ThrottleMaxWait
+	if n < 1 {
+		n = 1
 	}
-	return w
+	// In float64 nanoseconds, which neither overflows nor loses anything
+	// that matters for a wait.
+	w := throttleGrowth * math.Sqrt(float64(base)*float64(max(elapsed, base)))
+	if n < 30 { // 4ⁿ beyond this exceeds any Duration
+		w = min(w, float64(base)*math.Pow(4, float64(n)))
+	}
+	w = min(w, float64(ceil))
+	var wait time.Duration
+	if w >= 1 {
+		wait = time.Duration(w/2 + rand.Float64()*w/2)
+	}
+	wait = max(min(wait, ceil), base)
+	if retryAfter >= 0 {
+		ra := retryAfter + rand.N(retryAfter/10+1)
+		if ra < 0 { // a Retry-After near the largest Duration
+			ra = math.MaxInt64
+		}
+		wait = max(wait, ra)
+	}
+	return wait
 }
 
 // fullJitter returns a uniformly random wait in [0, min(ceil, base·2ⁿ)).
