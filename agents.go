@@ -42,18 +42,40 @@ func (c *Client) RegisterAgent(ctx context.Context, in AgentRegister) (*Agent, e
 	body := struct {
 		Agent AgentRegister `json:"agent"`
 	}{in}
-	res, err := c.do(ctx, op, "POST", "agents", nil, body, &out)
-	if err == nil {
-		if out.Agent != nil {
-			a := out.Agent.agent()
-			return &a, nil
+	for round := 1; ; round++ {
+		// A failed attempt that may have taken effect ends the call (settle),
+		// so that the agent is looked up before it is registered again: a
+		// registration that happened is then never sent twice.
+		res, err := c.doCall(ctx, call{op: op, method: "POST", out: &out, settle: true}, "agents", nil, body)
+		if err == nil {
+			if out.Agent != nil {
+				a := out.Agent.agent()
+				return &a, nil
+			}
+			err = res.unusable(op, `response has no "agent"`)
 		}
-		err = res.unusable(op, `response has no "agent"`)
+		if !res.acted && !mayMeanExists(err) {
+			return nil, err
+		}
+		a, err, absent := c.confirmRegistered(ctx, in, err)
+		if !absent || !transient(err) || round >= c.api.policy.MaxAttempts || !c.api.pause(ctx, round) {
+			return a, err
+		}
 	}
-	if !res.acted && !mayMeanExists(err) {
-		return nil, err
+}
+
+// transient reports whether a call that failed with err is worth another:
+// a 5xx answer or a failed connection, not a 4xx, an unusable answer or a
+// done context.
+func transient(err error) bool {
+	var (
+		apiErr  *APIError
+		respErr *ResponseError
+	)
+	if errors.As(err, &apiErr) {
+		return apiErr.StatusCode >= 500
 	}
-	return c.confirmRegistered(ctx, in, err)
+	return !errors.As(err, &respErr) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // mayMeanExists reports whether a refused registration may mean that the
@@ -247,21 +269,22 @@ func checkID(id string) *ValidationError {
 
 // confirmRegistered settles a failed registration that may have taken effect:
 // it returns the agent when ShowAgent finds it registered as in asked, and err,
-// with what the check found, when it does not.
-func (c *Client) confirmRegistered(ctx context.Context, in AgentRegister, err error) (*Agent, error) {
+// with what the check found, when it does not; absent is true when the check
+// found no such agent.
+func (c *Client) confirmRegistered(ctx context.Context, in AgentRegister, err error) (a *Agent, _ error, absent bool) {
 	if ctx.Err() != nil {
-		return nil, fmt.Errorf("%w; whether agent %s was registered is unknown: register it again to settle it", err, in.AgentID)
+		return nil, fmt.Errorf("%w; whether agent %s was registered is unknown: register it again to settle it", err, in.AgentID), false
 	}
 	a, showErr := c.ShowAgent(ctx, in.AgentID)
 	switch {
 	case showErr == nil && in.registeredAs(a):
-		return a, nil
+		return a, nil, false
 	case showErr == nil:
-		return nil, fmt.Errorf("%w; agent %s exists with other host facts or uninstalled", err, in.AgentID)
+		return nil, fmt.Errorf("%w; agent %s exists with other host facts or uninstalled", err, in.AgentID), false
 	case errors.Is(showErr, ErrNotFound):
-		return nil, fmt.Errorf("%w; agent %s is not registered", err, in.AgentID)
+		return nil, fmt.Errorf("%w; agent %s is not registered", err, in.AgentID), true
 	default:
-		return nil, fmt.Errorf("%w; whether agent %s was registered is unknown: %s", err, in.AgentID, trimPrefix(showErr))
+		return nil, fmt.Errorf("%w; whether agent %s was registered is unknown: %s", err, in.AgentID, trimPrefix(showErr)), false
 	}
 }
 

@@ -192,7 +192,7 @@ func TestAKSKSignsEveryAttemptAfresh(t *testing.T) {
 	}))
 	srv.InjectFaults(cbrtest.Fault{Status: http.StatusServiceUnavailable}, cbrtest.Fault{Status: http.StatusBadGateway})
 
-	_, err := c.RegisterAgent(context.Background(), authAgent("a1"))
+	_, err := c.ListAgents(context.Background(), cbr.ListAgentsOptions{})
 	require.NoError(t, err, "the third attempt carries a valid signature")
 	assert.Equal(t, 3, srv.Requests())
 	mu.Lock()

@@ -304,6 +304,12 @@ func isLoopback(host string) bool {
 // answer is an *APIError. op names the operation in errors; path is relative
 // to /v3/{project_id}/ and already escaped.
 func (c *Client) do(ctx context.Context, op, method, path string, query url.Values, in, out any) (outcome, error) {
+	return c.doCall(ctx, call{op: op, method: method, out: out}, path, query, in)
+}
+
+// doCall is do with the call's op, method, out and settle given in cl.
+func (c *Client) doCall(ctx context.Context, cl call, path string, query url.Values, in any) (outcome, error) {
+	op := cl.op
 	if err := ctx.Err(); err != nil {
 		return outcome{}, &opError{op: op, err: err}
 	}
@@ -311,7 +317,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, query url.Valu
 	if err != nil {
 		return outcome{}, &opError{op: op, err: err}
 	}
-	cl := call{op: op, method: method, projectID: projectID, out: out}
+	cl.projectID = projectID
 	if in != nil {
 		if cl.body, err = json.Marshal(in); err != nil {
 			return outcome{}, fmt.Errorf("cbr: %s: encode request: %w", op, err)

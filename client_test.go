@@ -298,8 +298,9 @@ func TestClientFormatPrintsEndpointNotToken(t *testing.T) {
 func TestConcurrentCallsShareOneClient(t *testing.T) {
 	srv := cbrtest.NewServer()
 	defer srv.Close()
-	srv.InjectFaults(
-		cbrtest.Fault{Status: 503}, cbrtest.Fault{Status: 502}, cbrtest.Fault{Drop: true}, cbrtest.Fault{Status: 429, RetryAfter: "0"},
+	srv.InjectFaults( // on uninstalls: a register that may have taken effect is checked before it is sent again
+		cbrtest.Fault{Method: "PUT", Status: 503}, cbrtest.Fault{Method: "PUT", Status: 502},
+		cbrtest.Fault{Method: "PUT", Drop: true}, cbrtest.Fault{Status: 429, RetryAfter: "0"},
 	)
 	// One goroutine may meet every fault: it still has an attempt left.
 	c, err := srv.Client(cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 6, MinWait: time.Millisecond, MaxWait: 10 * time.Millisecond}))
@@ -386,16 +387,16 @@ func TestLoggerGetsNoSecret(t *testing.T) {
 		{status: 200, body: string(golden(t, "register_response.json"))},
 	}}
 	c, mt := newMockClient(t, cbr.WithLogger(logger))
-	mt.RegisterResponder("POST", agentsURL, st.respond)
+	mt.RegisterResponder("GET", agentsURL+"/"+testAgentID, st.respond)
 
-	_, err := c.RegisterAgent(context.Background(), documentedRegister)
+	_, err := c.ShowAgent(context.Background(), testAgentID)
 	require.NoError(t, err)
 	out := buf.String()
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	require.Len(t, lines, 3, "one record per retry, one per call: %s", out)
-	assert.Contains(t, lines[0], `level=WARN msg="cbr: retrying" op="register agent" attempt=1 reason="503 Service Unavailable" wait=`)
-	assert.Contains(t, lines[1], `level=WARN msg="cbr: retrying" op="register agent" attempt=2 reason="connection reset by peer" wait=`)
-	assert.Contains(t, lines[2], `level=INFO msg="cbr: call" op="register agent" method=POST path=/v3/`+testProject+`/agents status=200 attempts=3 duration=`)
+	assert.Contains(t, lines[0], `level=WARN msg="cbr: retrying" op="show agent" attempt=1 reason="503 Service Unavailable" wait=`)
+	assert.Contains(t, lines[1], `level=WARN msg="cbr: retrying" op="show agent" attempt=2 reason="connection reset by peer" wait=`)
+	assert.Contains(t, lines[2], `level=INFO msg="cbr: call" op="show agent" method=GET path=/v3/`+testProject+`/agents/`+testAgentID+` status=200 attempts=3 duration=`)
 	assert.NotContains(t, out, testToken)
 	assert.NotContains(t, out, "ecs-00002", "no body is logged")
 	assert.NotContains(t, out, "X-Auth-Token", "no header is logged")

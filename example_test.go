@@ -129,25 +129,34 @@ func ExampleValidationError() {
 func ExampleWithRetry() {
 	srv := cbrtest.NewServer()
 	defer srv.Close()
-	// The fake answers the next two requests with 503 Service Unavailable.
-	srv.InjectFaults(cbrtest.Fault{Status: 503}, cbrtest.Fault{Status: 503})
+	// The fake throttles the next request, then fails the one after.
+	srv.InjectFaults(cbrtest.Fault{Status: 429}, cbrtest.Fault{Status: 503})
 	c, err := srv.Client(cbr.WithRetry(cbr.RetryPolicy{
-		MaxAttempts: 3,                     // the first try and two retries
-		MinWait:     10 * time.Millisecond, // backoff base
-		MaxWait:     100 * time.Millisecond,
+		MaxAttempts:     3,                     // failures: the first try and two retries
+		MinWait:         10 * time.Millisecond, // backoff base after a failure
+		MaxWait:         100 * time.Millisecond,
+		ThrottleMinWait: 10 * time.Millisecond, // throttling is waited out until the deadline
+		ThrottleMaxWait: 100 * time.Millisecond,
 	}))
 	if err != nil {
 		log.Fatal(err)
 	}
 
-	agent, err := c.RegisterAgent(context.Background(), cbr.AgentRegister{
-		AgentID: "a1", HostName: "ecs-00002", HostIP: "10.10.0.2", HostOS: "linux",
-	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	list, err := c.ListAgents(ctx, cbr.ListAgentsOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(agent.Status, "after", srv.Requests(), "attempts")
-	// Output: normal after 3 attempts
+	for _, r := range srv.RequestLog() {
+		fmt.Println(r.Method, r.Path, r.Status)
+	}
+	fmt.Println(len(list.Agents), "agents")
+	// Output:
+	// GET agents 429
+	// GET agents 503
+	// GET agents 200
+	// 0 agents
 }
 
 func ExampleClient_Agents() {

@@ -422,7 +422,7 @@ func faultRows() []faultRow {
 			name:  "reset before the answer",
 			fault: resetBeforeAnswer,
 			want: merge(reads(failure(exactly(3), none, connReset)), map[string]faultWant{
-				"RegisterAgent": failure(exactly(3), exactly(1), connReset), // not registered, says ShowAgent
+				"RegisterAgent": failure(exactly(3), exactly(3), connReset), // each attempt checked before the next: not registered
 				"UpdateAgent":   failure(exactly(3), span{0, 1}, connReset),
 			}),
 		},
@@ -493,7 +493,7 @@ func faultRows() []faultRow {
 			name:  "100 MB body on 500",
 			fault: huge(http.StatusInternalServerError),
 			want: merge(reads(failure(exactly(3), none, apiErr(500))), map[string]faultWant{
-				"RegisterAgent": failure(exactly(3), exactly(1), apiErr(500)),
+				"RegisterAgent": failure(exactly(3), exactly(3), apiErr(500)),
 				"UpdateAgent":   failure(exactly(3), span{0, 1}, apiErr(500)),
 			}),
 			verify: bounded,
@@ -502,7 +502,7 @@ func faultRows() []faultRow {
 			name:  "headers slower than the attempt bound",
 			fault: slowHeaders,
 			want: merge(reads(failure(exactly(3), none, attemptTimeout)), map[string]faultWant{
-				"RegisterAgent": failure(exactly(3), exactly(1), attemptTimeout),
+				"RegisterAgent": failure(exactly(3), exactly(3), attemptTimeout),
 				"UpdateAgent":   failure(exactly(3), span{0, 1}, attemptTimeout),
 			}),
 		},

@@ -26,16 +26,16 @@ func TestRetryTransientStatusesThenSuccess(t *testing.T) {
 	st := &stub{answers: []answer{
 		{status: 503, body: `{"error_code":"APIGW.0613","error_msg":"IAM unavailable"}`},
 		{status: 503, body: `{"error_code":"APIGW.0613","error_msg":"IAM unavailable"}`},
-		{status: 200, body: string(golden(t, "register_response.json"))},
+		{status: 200, body: string(golden(t, "update_response.json"))},
 	}}
 	c, mt := newMockClient(t)
-	mt.RegisterResponder("POST", agentsURL, st.respond)
+	mt.RegisterResponder("PUT", agentsURL+"/"+testAgentID, st.respond)
 
-	agent, err := c.RegisterAgent(context.Background(), documentedRegister)
+	agent, err := c.UpdateAgent(context.Background(), testAgentID, cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
 	require.NoError(t, err)
 	assert.Equal(t, testAgentID, agent.AgentID)
 	require.Equal(t, 3, st.count())
-	want := compact(t, "register_request.json")
+	want := compact(t, "update_request.json")
 	for i, body := range st.bodies {
 		assert.Equal(t, want, body, "attempt %d sends the same body", i+1)
 		assert.Equal(t, testToken, st.reqs[i].Header.Get("X-Auth-Token"), "attempt %d is authenticated", i+1)
@@ -64,10 +64,10 @@ func TestRetryByStatus(t *testing.T) {
 		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
 			st := &stub{answers: []answer{{status: tt.status, body: `{"error_code":"E.1","error_msg":"m"}`}}}
 			c, mt := newMockClient(t, cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 3, MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond}))
-			mt.RegisterResponder("POST", agentsURL, st.respond)
+			mt.RegisterResponder("PUT", agentsURL+"/"+testAgentID, st.respond)
 			answerNotRegistered(mt)
 
-			_, err := c.RegisterAgent(context.Background(), documentedRegister)
+			_, err := c.UpdateAgent(context.Background(), testAgentID, cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
 			var apiErr *cbr.APIError
 			require.ErrorAs(t, err, &apiErr)
 			assert.Equal(t, tt.status, apiErr.StatusCode)
@@ -98,10 +98,10 @@ func TestRetryGivesUpAfterMaxAttempts(t *testing.T) {
 	st := &stub{answers: []answer{{status: 503, body: `{"error_code":"APIGW.0613","error_msg":"IAM unavailable"}`,
 		header: http.Header{"X-Request-Id": {"rid-last"}}}}}
 	c, mt := newMockClient(t)
-	mt.RegisterResponder("POST", agentsURL, st.respond)
+	mt.RegisterResponder("PUT", agentsURL+"/"+testAgentID, st.respond)
 	answerNotRegistered(mt)
 
-	_, err := c.RegisterAgent(context.Background(), documentedRegister)
+	_, err := c.UpdateAgent(context.Background(), testAgentID, cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
 	var apiErr *cbr.APIError
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, 503, apiErr.StatusCode)
@@ -110,9 +110,9 @@ func TestRetryGivesUpAfterMaxAttempts(t *testing.T) {
 	assert.Equal(t, "rid-last", apiErr.RequestID)
 	assert.Equal(t, fastRetry.MaxAttempts, apiErr.Attempts)
 	assert.Equal(t, fastRetry.MaxAttempts, st.count())
-	assert.Equal(t, fmt.Sprintf("cbr: register agent: 503 Service Unavailable APIGW.0613: IAM unavailable (request id rid-last) (after %d attempts)", fastRetry.MaxAttempts),
+	assert.Equal(t, fmt.Sprintf("cbr: update agent: 503 Service Unavailable APIGW.0613: IAM unavailable (request id rid-last) (after %d attempts)", fastRetry.MaxAttempts),
 		apiErr.Error())
-	assert.Equal(t, 1, mt.GetCallCountInfo()["GET "+agentsURL+"/"+testAgentID], "then one check whether the agent was registered")
+	assert.Equal(t, 1, mt.GetCallCountInfo()["GET "+agentsURL+"/"+testAgentID], "then one check whether the uninstall took effect")
 }
 
 func TestRetryAfter(t *testing.T) {
@@ -159,12 +159,12 @@ func TestRetryDroppedConnection(t *testing.T) {
 			}
 			return
 		}
-		w.Write(golden(t, "register_response.json"))
+		w.Write(golden(t, "update_response.json"))
 	}))
 	defer srv.Close()
 	c := newServerClient(t, srv.URL)
 
-	agent, err := c.RegisterAgent(context.Background(), documentedRegister)
+	agent, err := c.UpdateAgent(context.Background(), testAgentID, cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
 	require.NoError(t, err)
 	assert.Equal(t, testAgentID, agent.AgentID)
 	assert.Equal(t, int32(2), hits.Load())
@@ -367,7 +367,7 @@ func TestRetryPerAttemptTimeout(t *testing.T) {
 			}
 			return
 		}
-		w.Write(golden(t, "register_response.json"))
+		w.Write(golden(t, "update_response.json"))
 	}))
 	defer srv.Close()
 	defer close(done)
@@ -377,7 +377,7 @@ func TestRetryPerAttemptTimeout(t *testing.T) {
 	policy.MaxDuration = time.Minute
 	c := newServerClient(t, srv.URL, cbr.WithHTTPClient(&http.Client{Timeout: time.Second}), cbr.WithRetry(policy))
 
-	_, err := c.RegisterAgent(context.Background(), documentedRegister)
+	_, err := c.UpdateAgent(context.Background(), testAgentID, cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
 	require.NoError(t, err)
 	assert.Equal(t, int32(2), hits.Load())
 }

@@ -41,6 +41,10 @@ type call struct {
 	projectID string // sent as X-Project-Id when set
 	body      []byte // sent with every attempt; nil for none
 	out       any    // decodes a 2xx body; nil to discard it
+	// settle ends the call at the first failed attempt that may have taken
+	// effect, instead of retrying it, for an operation that checks what
+	// happened before it sends again.
+	settle bool
 }
 
 // outcome is what happened to a call.
@@ -197,7 +201,7 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	var wait time.Duration
 	switch {
 	case err != nil:
-		if !retryableError(err) {
+		if !retryableError(err) || x.call.settle && x.acted {
 			return false, nil
 		}
 		x.failures++
@@ -224,6 +228,9 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 		}
 		x.reason = statusText(resp.StatusCode)
 	case retryableStatus(resp.StatusCode):
+		if x.call.settle && x.acted {
+			return false, nil
+		}
 		x.failures++
 		if x.failures >= p.MaxAttempts {
 			return false, nil
@@ -259,6 +266,24 @@ func attemptReason(err error) string {
 		err = urlErr.Err
 	}
 	return trimPrefix(err)
+}
+
+// pause waits before round n+1 of an operation that settled a failed call
+// itself, as checkRetry waits after failure n. It reports false, without
+// waiting, when the wait would outlast ctx's deadline or ctx ends during it.
+func (p *pipeline) pause(ctx context.Context, n int) bool {
+	wait := p.policy.failureWait(n)
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= wait {
+		return false
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // isThrottled reports whether resp asks the client to come back later: a 429,
