@@ -404,7 +404,7 @@ func TestClient(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.Equal(t, cbr.AgentTypeCloud, agent.AgentType)
-	assert.Equal(t, 3, srv.Requests(), "two faults retried quickly")
+	assert.Equal(t, 4, srv.Requests(), "POST 503; the check GET dropped, then 404; POST again")
 
 	_, err = c.UpdateAgent(context.Background(), "missing", cbr.AgentUpdate{Status: cbr.AgentStatusUninstall})
 	assert.ErrorIs(t, err, cbr.ErrNotFound)
