@@ -36,9 +36,6 @@ func (c *Client) RegisterAgent(ctx context.Context, in AgentRegister) (*Agent, e
 	if err := in.validate(op); err != nil {
 		return nil, err
 	}
-	var out struct {
-		Agent *agentWire `json:"agent"`
-	}
 	body := struct {
 		Agent AgentRegister `json:"agent"`
 	}{in}
@@ -46,13 +43,13 @@ func (c *Client) RegisterAgent(ctx context.Context, in AgentRegister) (*Agent, e
 		// A failed attempt that may have taken effect ends the call (settle),
 		// so that the agent is looked up before it is registered again: a
 		// registration that happened is then never sent twice.
+		var out agentBody
 		res, err := c.doCall(ctx, call{op: op, method: "POST", out: &out, settle: true}, "agents", nil, body)
 		if err == nil {
-			if out.Agent != nil {
-				a := out.Agent.agent()
-				return &a, nil
+			var a *Agent
+			if a, err = out.result(op, res); err == nil {
+				return a, nil
 			}
-			err = res.unusable(op, `response has no "agent"`)
 		}
 		if !res.acted && !mayMeanExists(err) {
 			return nil, err
@@ -105,19 +102,16 @@ func (c *Client) UpdateAgent(ctx context.Context, agentID string, in AgentUpdate
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
-	var out struct {
-		Agent *agentWire `json:"agent"`
-	}
 	body := struct {
 		Agent AgentUpdate `json:"agent"`
 	}{in}
+	var out agentBody
 	res, err := c.do(ctx, op, "PUT", agentPath(agentID), nil, body, &out)
 	if err == nil {
-		if out.Agent != nil {
-			a := out.Agent.agent()
-			return &a, nil
+		var a *Agent
+		if a, err = out.result(op, res); err == nil {
+			return a, nil
 		}
-		err = res.unusable(op, `response has no "agent"`)
 	}
 	return c.uninstalledAlready(ctx, agentID, res.acted, err)
 }
@@ -129,17 +123,26 @@ func (c *Client) ShowAgent(ctx context.Context, agentID string) (*Agent, error) 
 	if err := validateAgentID(op, agentID); err != nil {
 		return nil, err
 	}
-	var out struct {
-		Agent *agentWire `json:"agent"`
-	}
+	var out agentBody
 	res, err := c.do(ctx, op, "GET", agentPath(agentID), nil, nil, &out)
 	if err != nil {
 		return nil, err
 	}
-	if out.Agent == nil {
+	return out.result(op, res)
+}
+
+// agentBody is the body of an answer that holds one agent.
+type agentBody struct {
+	Agent agentWire `json:"agent"`
+}
+
+// result returns the agent of a 2xx answer, or the error of an answer
+// without one ({}, null, {"agent":null}, or an agent without an ID).
+func (b *agentBody) result(op string, res outcome) (*Agent, error) {
+	if b.Agent.AgentID == "" {
 		return nil, res.unusable(op, `response has no "agent"`)
 	}
-	a := out.Agent.agent()
+	a := b.Agent.agent()
 	return &a, nil
 }
 

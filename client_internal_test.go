@@ -54,7 +54,7 @@ func TestRetryAfterParsing(t *testing.T) {
 
 // withExchange returns ctx carrying the exchange of a call with policy p.
 func withExchange(ctx context.Context, p RetryPolicy) (context.Context, *exchange) {
-	x := &exchange{call: &call{op: "test"}, policy: &p, start: time.Now()}
+	x := &exchange{call: call{op: "test"}, policy: &p, start: time.Now()}
 	return context.WithValue(ctx, exchangeKey{}, x), x
 }
 

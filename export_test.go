@@ -30,17 +30,11 @@ var NewTransport = newTransport
 // DecodeAgentResponse decodes an {"agent": {...}} answer as the operations
 // do, through the wire form, for the benchmarks.
 func DecodeAgentResponse(data []byte) (*Agent, error) {
-	var out struct {
-		Agent *agentWire `json:"agent"`
-	}
+	var out agentBody
 	if err := json.Unmarshal(data, &out); err != nil {
 		return nil, err
 	}
-	if out.Agent == nil {
-		return nil, &ResponseError{Op: "decode", Reason: `response has no "agent"`}
-	}
-	a := out.Agent.agent()
-	return &a, nil
+	return out.result("decode", outcome{status: 200})
 }
 
 // DecodeAgentListResponse decodes a ListAgents answer as ListAgents does, for

@@ -107,7 +107,7 @@ func newCapture(t testing.TB, body []byte) *capture {
 // when ak is set.
 func newFairClient(srv *httptest.Server, ak, sk string, now func() time.Time) *fair.Client {
 	return &fair.Client{
-		HTTP:      &http.Client{Transport: fair.Transport()},
+		HTTP:      fair.HTTPClient(),
 		AgentsURL: srv.URL + "/v3/" + testProject + "/agents",
 		ProjectID: testProject,
 		UserAgent: "cbr-go/" + cbr.Version,

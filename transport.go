@@ -55,6 +55,12 @@ type outcome struct {
 	requestID string // the last answer's X-Request-Id
 }
 
+// The values of the constant headers, shared by every request.
+var (
+	contentTypeJSON = []string{"application/json;charset=UTF-8"}
+	acceptJSON      = []string{"application/json"}
+)
+
 // unusable returns the error of a 2xx answer that lacks what op needs.
 func (o outcome) unusable(op, reason string) *ResponseError {
 	return &ResponseError{Op: op, StatusCode: o.status, RequestID: o.requestID, Reason: reason}
@@ -64,7 +70,7 @@ func (o outcome) unusable(op, reason string) *ResponseError {
 // context, the only thing that go-retryablehttp hands to checkRetry and to the
 // transport beneath it; only one attempt of a call runs at a time.
 type exchange struct {
-	call      *call
+	call      call
 	policy    *RetryPolicy
 	logger    *slog.Logger
 	start     time.Time
@@ -76,6 +82,7 @@ type exchange struct {
 	header    http.Header   // the header of the last answer
 	reason    string        // why the last attempt is retried, for errors and logs
 	timeout   time.Duration // the bound of one attempt
+	firstBody sentBody      // the body of the first attempt; later ones get their own
 }
 
 type exchangeKey struct{}
@@ -85,7 +92,8 @@ type exchangeKey struct{}
 // transport.
 type pipeline struct {
 	host      string
-	userAgent string
+	userAgent []string // the User-Agent header's value; nil for none
+	projectID []string // the X-Project-Id header's value when the project is known up front
 	policy    RetryPolicy
 	logger    *slog.Logger
 	base      *http.Client // read for each attempt: its Transport and Timeout
@@ -95,7 +103,13 @@ type pipeline struct {
 // newPipeline returns the pipeline of calls to host with cfg's credentials,
 // retry policy, logger and base HTTP client.
 func newPipeline(cfg config, host, userAgent string) *pipeline {
-	p := &pipeline{host: host, userAgent: userAgent, policy: cfg.retry, logger: cfg.logger, base: cfg.httpClient}
+	p := &pipeline{host: host, policy: cfg.retry, logger: cfg.logger, base: cfg.httpClient}
+	if userAgent != "" {
+		p.userAgent = []string{userAgent}
+	}
+	if cfg.projectID != "" {
+		p.projectID = []string{cfg.projectID}
+	}
 	p.rc = &retryablehttp.Client{
 		HTTPClient: &http.Client{
 			Transport:     &attemptTransport{creds: cfg.creds, host: host, base: cfg.httpClient},
@@ -113,7 +127,7 @@ func newPipeline(cfg config, host, userAgent string) *pipeline {
 // decoding of the last answer. A non-2xx answer is an *APIError, a 2xx it
 // cannot decode a *ResponseError, and anything else an *opError.
 func (p *pipeline) send(ctx context.Context, cl *call) (outcome, error) {
-	x := &exchange{call: cl, policy: &p.policy, logger: p.logger, start: time.Now(), timeout: p.policy.AttemptTimeout}
+	x := &exchange{call: *cl, policy: &p.policy, logger: p.logger, start: time.Now(), timeout: p.policy.AttemptTimeout}
 	if t := p.base.Timeout; t > 0 && t < x.timeout {
 		x.timeout = t
 	}
@@ -121,15 +135,21 @@ func (p *pipeline) send(ctx context.Context, cl *call) (outcome, error) {
 	if err != nil {
 		return outcome{}, &opError{op: cl.op, err: err}
 	}
+	// Header values are shared, read-only slices: net/http never changes
+	// them, and an attempt that must change a header clones the map first.
 	if cl.body != nil {
-		req.Header.Set("Content-Type", "application/json;charset=UTF-8")
+		req.Header["Content-Type"] = contentTypeJSON
 	}
-	req.Header.Set("Accept", "application/json")
-	if p.userAgent != "" {
-		req.Header.Set("User-Agent", p.userAgent)
+	req.Header["Accept"] = acceptJSON
+	if p.userAgent != nil {
+		req.Header["User-Agent"] = p.userAgent
 	}
-	if cl.projectID != "" {
-		req.Header.Set("X-Project-Id", cl.projectID)
+	switch {
+	case cl.projectID == "":
+	case len(p.projectID) == 1 && p.projectID[0] == cl.projectID:
+		req.Header["X-Project-Id"] = p.projectID
+	default:
+		req.Header["X-Project-Id"] = []string{cl.projectID}
 	}
 
 	resp, err := p.rc.Do(req)
@@ -423,7 +443,10 @@ func (t *attemptTransport) attempt(req *http.Request, x *exchange) (*http.Respon
 	r := req.WithContext(actx)
 	var body *sentBody
 	if x.call.body != nil {
-		body = &sentBody{}
+		if body = &x.firstBody; x.attempts > 1 {
+			// The last attempt's connection may still read its body.
+			body = &sentBody{}
+		}
 		body.Reset(x.call.body)
 		r.Body, r.ContentLength = body, int64(len(x.call.body))
 	}

@@ -102,7 +102,7 @@ func ours(b *testing.B, srv *httptest.Server, creds cbr.Credentials) ops {
 // raw is the fair baseline: signed with AK/SK by fair.Sign when aksk is set,
 // else with a token.
 func raw(b *testing.B, srv *httptest.Server, aksk bool) ops {
-	c := &fair.Client{HTTP: &http.Client{Transport: fair.Transport()}, AgentsURL: srv.URL + "/v3/" + projectID + "/agents",
+	c := &fair.Client{HTTP: fair.HTTPClient(), AgentsURL: srv.URL + "/v3/" + projectID + "/agents",
 		ProjectID: projectID, UserAgent: "raw/1.0", Token: "token", Now: time.Now}
 	if aksk {
 		c.AK, c.SK = ak, sk

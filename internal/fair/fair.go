@@ -47,6 +47,14 @@ func Transport() *http.Transport {
 	}
 }
 
+// HTTPClient is the program's one HTTP client: the SDK's transport settings,
+// and a bound of 30s on each exchange, body included, as the SDK's
+// RetryPolicy.AttemptTimeout bounds each attempt; a careful user never sends
+// without one.
+func HTTPClient() *http.Client {
+	return &http.Client{Transport: Transport(), Timeout: 30 * time.Second}
+}
+
 // Client registers agents with net/http alone.
 type Client struct {
 	HTTP      *http.Client

@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"time"
 
@@ -14,7 +13,7 @@ import (
 )
 
 func main() {
-	c := &fair.Client{HTTP: &http.Client{Transport: fair.Transport()}, AgentsURL: os.Args[1] + "/v3/" + os.Args[2] + "/agents",
+	c := &fair.Client{HTTP: fair.HTTPClient(), AgentsURL: os.Args[1] + "/v3/" + os.Args[2] + "/agents",
 		ProjectID: os.Args[2], UserAgent: "raw/1.0", AK: os.Getenv("AK"), SK: os.Getenv("SK"), Now: time.Now}
 	a, err := c.RegisterAgent(context.Background(), fair.Register{AgentID: "a", HostName: "h", HostIP: "10.0.0.1", HostOS: "linux"})
 	fmt.Println(a, err)
