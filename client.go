@@ -2,6 +2,7 @@ package cbr
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,6 +44,9 @@ type config struct {
 	userAgent    string
 	insecureHTTP bool
 	iamEndpoint  string
+	tlsConfig    *tls.Config                           // set by WithTLSConfig
+	proxy        func(*http.Request) (*url.URL, error) // set by WithProxy
+	proxySet     bool
 	env          *envSource       // set by FromEnv
 	now          func() time.Time // the clock of credentials; nil for time.Now
 }
@@ -133,10 +137,42 @@ func WithHTTPClient(hc *http.Client) Option {
 	}
 }
 
-// WithLogger logs each call and each retry at level Debug, and each attempt
-// that got no answer (a connection failure, a timeout) at level Error. Only the
-// method, the URL (which holds no secret), the status and the error are logged,
-// never a header or a body. Without it the client never logs.
+// WithTLSConfig sets the TLS configuration of the client's own transport: a
+// private CA pool in RootCAs (a TLS-inspecting proxy, a private endpoint), or
+// a client certificate. The configuration is copied; a MinVersion below TLS 1.2
+// is raised to it. The transport keeps its dial, TLS-handshake and
+// response-header timeouts. It cannot be combined with WithHTTPClient, whose
+// transport is yours to configure.
+func WithTLSConfig(cfg *tls.Config) Option {
+	return func(c *config) error {
+		if cfg == nil {
+			return errors.New("cbr: TLS config is nil")
+		}
+		c.tlsConfig = cfg
+		return nil
+	}
+}
+
+// WithProxy sets the proxy of the client's own transport, in place of the one
+// the environment names (HTTPS_PROXY, HTTP_PROXY, NO_PROXY): proxy returns
+// the proxy's URL for a request, or nil for none; http.ProxyURL(u) always
+// uses u, and a nil proxy uses none. The transport keeps its timeouts. It
+// cannot be combined with WithHTTPClient, whose transport is yours to
+// configure. The ECS metadata service is never reached through a proxy.
+func WithProxy(proxy func(*http.Request) (*url.URL, error)) Option {
+	return func(c *config) error {
+		c.proxy, c.proxySet = proxy, true
+		return nil
+	}
+}
+
+// WithLogger logs one record when a call ends, "cbr: call" at level Info or
+// "cbr: call failed" at level Error, with the operation (op), method, path
+// (without the query), status, attempts, duration and request_id (the
+// X-Request-Id of the last answer), and the error; and one record
+// "cbr: retrying" before each retry, with the attempt, the reason and the
+// wait, at level Info after throttling and Warn after a failure. No header,
+// body or secret is ever logged. Without it the client never logs.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
@@ -197,8 +233,18 @@ func NewClient(opts ...Option) (*Client, error) {
 		return nil, errors.New("cbr: missing credentials: use WithCredentials")
 	}
 	var own *http.Transport
-	if cfg.httpClient == nil {
+	switch {
+	case cfg.httpClient != nil && (cfg.tlsConfig != nil || cfg.proxySet):
+		return nil, errors.New("cbr: WithTLSConfig and WithProxy set the client's own transport: configure the transport of WithHTTPClient instead")
+	case cfg.httpClient == nil:
 		own = newTransport()
+		if cfg.tlsConfig != nil {
+			own.TLSClientConfig = cfg.tlsConfig.Clone()
+			own.TLSClientConfig.MinVersion = max(own.TLSClientConfig.MinVersion, tls.VersionTLS12)
+		}
+		if cfg.proxySet {
+			own.Proxy = cfg.proxy
+		}
 		cfg.httpClient = &http.Client{Transport: own}
 	}
 	projects, err := setUpAuth(&cfg)

@@ -3,13 +3,18 @@ package cbr_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -423,4 +428,70 @@ func (s *syncBuffer) String() string {
 // slogTo returns a logger that writes every level as text to w.
 func slogTo(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func TestWithTLSConfigTrustsAPrivateCA(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(golden(t, "register_response.json"))
+	}))
+	defer srv.Close()
+	opts := []cbr.Option{cbr.WithEndpoint(srv.URL), cbr.WithProjectID(testProject), cbr.WithCredentials(cbr.Token(testToken)), cbr.WithRetry(noRetry)}
+
+	plain, err := cbr.NewClient(opts...)
+	require.NoError(t, err)
+	_, err = plain.ShowAgent(context.Background(), testAgentID)
+	var certErr *tls.CertificateVerificationError
+	require.ErrorAs(t, err, &certErr, "the test server's CA is not trusted by default")
+
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	c, err := cbr.NewClient(append(opts, cbr.WithTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS10}))...)
+	require.NoError(t, err)
+	defer c.Close()
+	a, err := c.ShowAgent(context.Background(), testAgentID)
+	require.NoError(t, err)
+	assert.Equal(t, testAgentID, a.AgentID)
+}
+
+func TestWithProxySendsThroughTheProxy(t *testing.T) {
+	var seen atomic.Value
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Store(r.Method + " " + r.URL.String() + " " + r.Header.Get("X-Auth-Token"))
+		w.Write(golden(t, "register_response.json"))
+	}))
+	defer proxy.Close()
+	proxyURL, err := url.Parse(proxy.URL)
+	require.NoError(t, err)
+	// The endpoint is never dialled: the proxy answers for it.
+	c, err := cbr.NewClient(cbr.WithEndpoint("http://127.0.0.1:1"), cbr.WithProjectID(testProject),
+		cbr.WithCredentials(cbr.Token(testToken)), cbr.WithRetry(noRetry), cbr.WithProxy(http.ProxyURL(proxyURL)))
+	require.NoError(t, err)
+	_, err = c.ShowAgent(context.Background(), testAgentID)
+	require.NoError(t, err)
+	assert.Equal(t, "GET http://127.0.0.1:1/v3/"+testProject+"/agents/"+testAgentID+" "+testToken, seen.Load())
+}
+
+func TestTransportOptionsNeedTheClientsOwnTransport(t *testing.T) {
+	base := []cbr.Option{cbr.WithEndpoint(testEndpoint), cbr.WithProjectID(testProject), cbr.WithCredentials(cbr.Token(testToken)),
+		cbr.WithHTTPClient(&http.Client{})}
+	for _, opt := range []cbr.Option{cbr.WithTLSConfig(&tls.Config{}), cbr.WithProxy(nil)} {
+		_, err := cbr.NewClient(append(base, opt)...)
+		assert.EqualError(t, err, "cbr: WithTLSConfig and WithProxy set the client's own transport: configure the transport of WithHTTPClient instead")
+	}
+	_, err := cbr.NewClient(cbr.WithTLSConfig(nil))
+	assert.EqualError(t, err, "cbr: TLS config is nil")
+}
+
+func TestWithHTTPClientTransportIsReadForEveryCall(t *testing.T) {
+	hc := &http.Client{}
+	c, err := cbr.NewClient(cbr.WithEndpoint(testEndpoint), cbr.WithProjectID(testProject),
+		cbr.WithCredentials(cbr.Token(testToken)), cbr.WithRetry(noRetry), cbr.WithHTTPClient(hc))
+	require.NoError(t, err)
+	// Set after NewClient, as httpmock.ActivateNonDefault(hc) does: still used.
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder("GET", agentsURL+"/"+testAgentID, httpmock.NewBytesResponder(200, golden(t, "register_response.json")))
+	hc.Transport = mt
+	_, err = c.ShowAgent(context.Background(), testAgentID)
+	require.NoError(t, err)
+	assert.Equal(t, 1, mt.GetTotalCallCount())
 }

@@ -100,28 +100,6 @@ func fetchError(ctx context.Context, op string, err error) error {
 	return fmt.Errorf("cbr: %s: %w", op, err)
 }
 
-// timeoutError is a fetch of credentials that its own time bound ended while
-// the caller's context was alive. It is a net.Error with Timeout true, so
-// that the client retries the call, and it matches ErrAttemptTimeout, not
-// context.DeadlineExceeded, which only the caller's context ending does.
-type timeoutError struct {
-	op    string
-	after time.Duration
-}
-
-func (e *timeoutError) Error() string {
-	return "cbr: " + e.op + ": no complete answer within " + e.after.String()
-}
-
-// Timeout reports true: the fetch timed out.
-func (e *timeoutError) Timeout() bool { return true }
-
-// Temporary reports true, as net.Error asks: another fetch may succeed.
-func (e *timeoutError) Temporary() bool { return true }
-
-// Is reports whether target is ErrAttemptTimeout.
-func (e *timeoutError) Is(target error) bool { return target == ErrAttemptTimeout }
-
 // cappedBody is a response body that fails once more than limit bytes were read.
 type cappedBody struct {
 	io.ReadCloser

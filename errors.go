@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -282,3 +283,49 @@ func oneLine(s string, max int) string {
 		return r
 	}, s)
 }
+
+// credentialsError wraps a failure of Credentials.Authenticate.
+type credentialsError struct{ err error }
+
+func (e *credentialsError) Error() string { return "authenticate: " + trimPrefix(e.err) }
+func (e *credentialsError) Unwrap() error { return e.err }
+
+// redirectError is a request to another host than the endpoint's, which the
+// client refuses to authenticate.
+type redirectError struct{ host string }
+
+func (e *redirectError) Error() string {
+	return "cbr: refusing to send credentials to another host " + e.host
+}
+
+// timeoutError is a fetch of credentials that its own time bound ended while
+// the caller's context was alive. It is a net.Error with Timeout true, so
+// that the client retries the call, and it matches ErrAttemptTimeout, not
+// context.DeadlineExceeded, which only the caller's context ending does.
+type timeoutError struct {
+	op    string
+	after time.Duration
+}
+
+func (e *timeoutError) Error() string {
+	return "cbr: " + e.op + ": no complete answer within " + e.after.String()
+}
+
+// Timeout reports true: the fetch timed out.
+func (e *timeoutError) Timeout() bool { return true }
+
+// Temporary reports true, as net.Error asks: another fetch may succeed.
+func (e *timeoutError) Temporary() bool { return true }
+
+// Is reports whether target is ErrAttemptTimeout.
+func (e *timeoutError) Is(target error) bool { return target == ErrAttemptTimeout }
+
+// bothError is an error that matches two errors, with a message that says
+// "cbr: " once.
+type bothError struct {
+	msg  string
+	errs []error
+}
+
+func (e *bothError) Error() string   { return e.msg }
+func (e *bothError) Unwrap() []error { return e.errs }

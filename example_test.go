@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -300,4 +301,30 @@ func ExampleNearestRegions() {
 		fmt.Printf("unknown region %q; did you mean %s?\n", region, strings.Join(cbr.NearestRegions(region), " or "))
 	}
 	// Output: unknown region "ap-southeast1"; did you mean ap-southeast-1?
+}
+
+func ExampleWithLogger() {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	srv.InjectFaults(cbrtest.Fault{Status: 503})
+	// Leave out what changes from run to run, to print a stable example.
+	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			switch a.Key {
+			case slog.TimeKey, "duration", "wait", "request_id":
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	c, err := srv.Client(cbr.WithLogger(logger))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := c.ListAgents(context.Background(), cbr.ListAgentsOptions{Limit: 10}); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// level=WARN msg="cbr: retrying" op="list agents" attempt=1 reason="503 Service Unavailable"
+	// level=INFO msg="cbr: call" op="list agents" method=GET path=/v3/f841e01fd2b14e7fa41b6ae7aa6b0594/agents status=200 attempts=2
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -25,8 +23,9 @@ import (
 // This file is the request pipeline: one call goes through send, which runs
 // go-retryablehttp's loop; each attempt is a whole exchange in
 // attemptTransport (authenticate, send, read the whole body within the
-// attempt's time bound); checkRetry classifies each attempt and waits before
-// the next; send then turns the last answer into a result or an error.
+// attempt's time bound); checkRetry (retry.go) classifies each attempt and
+// waits before the next; send then turns the last answer into a result or an
+// error.
 
 // maxResponseBody caps the body of a 2xx answer; a longer one is a
 // *ResponseError.
@@ -198,187 +197,6 @@ func (p *pipeline) result(ctx context.Context, x *exchange, res outcome, err err
 	return nil
 }
 
-// checkRetry is go-retryablehttp's CheckRetry: it decides whether the attempt
-// that ended with resp or err is retried, and waits before the next one.
-// Throttling answers are retried until the deadline (the context's, else
-// MaxDuration from the start of the call); failures until MaxAttempts have
-// failed. A wait that would outlast the deadline is not begun.
-func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
-	x, _ := ctx.Value(exchangeKey{}).(*exchange)
-	if x == nil {
-		return false, err
-	}
-	if ctx.Err() != nil {
-		return false, ctx.Err()
-	}
-	p := x.policy
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = x.start.Add(p.MaxDuration)
-	}
-	left := time.Until(deadline)
-
-	var wait time.Duration
-	switch {
-	case err != nil:
-		if !retryableError(err) || x.call.settle && x.acted {
-			return false, nil
-		}
-		x.failures++
-		if x.failures >= p.MaxAttempts {
-			return false, nil
-		}
-		wait = p.failureWait(x.failures)
-		x.reason = attemptReason(err)
-	case isThrottled(resp):
-		x.throttled++
-		ra, ok := retryAfter(resp)
-		if !ok {
-			ra = -1
-		}
-		if ra >= left {
-			return false, nil // the 429 or 503 now, not after the deadline
-		}
-		wait = p.throttleWait(x.throttled, ra, time.Since(x.start))
-		if floor := max(ra, 0); wait >= left {
-			if left-floor < p.ThrottleMinWait {
-				return false, nil // no time left for another turn
-			}
-			wait = floor + randN(left-floor) // the time left, spread
-		}
-		x.reason = statusText(resp.StatusCode)
-	case retryableStatus(resp.StatusCode):
-		if x.call.settle && x.acted {
-			return false, nil
-		}
-		x.failures++
-		if x.failures >= p.MaxAttempts {
-			return false, nil
-		}
-		wait = p.failureWait(x.failures)
-		x.reason = statusText(resp.StatusCode)
-	default:
-		return false, nil
-	}
-	if wait >= left {
-		return false, nil
-	}
-	if x.logger != nil {
-		x.logRetry(ctx, wait, resp != nil && isThrottled(resp))
-	}
-	if wait > 0 {
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return false, ctx.Err()
-		case <-t.C:
-		}
-	}
-	return true, nil
-}
-
-// attemptReason says why an attempt failed, without the method and URL that
-// a *url.Error adds: they are in the call's log record.
-func attemptReason(err error) string {
-	var urlErr *url.Error
-	if errors.As(err, &urlErr) {
-		err = urlErr.Err
-	}
-	return trimPrefix(err)
-}
-
-// pause waits before round n+1 of an operation that settled a failed call
-// itself, as checkRetry waits after failure n. It reports false, without
-// waiting, when the wait would outlast ctx's deadline or ctx ends during it.
-func (p *pipeline) pause(ctx context.Context, n int) bool {
-	wait := p.policy.failureWait(n)
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= wait {
-		return false
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// isThrottled reports whether resp asks the client to come back later: a 429,
-// or a 503 with a Retry-After header.
-func isThrottled(resp *http.Response) bool {
-	return resp.StatusCode == http.StatusTooManyRequests ||
-		resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != ""
-}
-
-// retryableStatus reports whether a status is a failure worth another attempt.
-func retryableStatus(status int) bool {
-	switch status {
-	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
-}
-
-// statusText returns "503 Service Unavailable" for 503.
-func statusText(status int) string {
-	return strconv.Itoa(status) + " " + http.StatusText(status)
-}
-
-// randN returns a random duration in [0, d), or 0 when d is not positive.
-func randN(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return fullJitter(d, d, 0)
-}
-
-// retryableError reports whether a failed attempt is worth another: connection
-// failures, dropped connections, bodies cut short and attempt timeouts are;
-// TLS and certificate failures, requests to another host, unusable answers,
-// malformed requests and failed credentials are not, unless the credentials
-// failed on a connection failure.
-func retryableError(err error) bool {
-	var (
-		apiErr   *APIError
-		credErr  *credentialsError
-		netErr   net.Error
-		redirErr *redirectError
-		respErr  *ResponseError
-	)
-	switch {
-	case errors.Is(err, ErrAttemptTimeout):
-		return true
-	case errors.As(err, &apiErr): // from credentials: IAM's or the metadata service's answer
-		return apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode >= 500 && apiErr.StatusCode != http.StatusNotImplemented
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return false // the caller's context: checkRetry has seen it done
-	case isTLSFailure(err), errors.As(err, &redirErr), errors.As(err, &respErr):
-		return false
-	case errors.As(err, &credErr):
-		// err is a *url.Error, itself a net.Error: look beneath the credentials.
-		return errors.As(credErr.err, &netErr) || errors.Is(credErr.err, io.ErrUnexpectedEOF) || errors.Is(credErr.err, io.EOF)
-	}
-	msg := err.Error()
-	return !strings.Contains(msg, "unsupported protocol scheme") && !strings.Contains(msg, "invalid header")
-}
-
-// isTLSFailure reports whether err is a failed TLS handshake: an untrusted or
-// invalid certificate, or a server that does not speak TLS.
-func isTLSFailure(err error) bool {
-	var (
-		certErr *tls.CertificateVerificationError
-		recErr  tls.RecordHeaderError
-		unknown x509.UnknownAuthorityError
-		hostErr x509.HostnameError
-		invalid x509.CertificateInvalidError
-	)
-	return errors.As(err, &certErr) || errors.As(err, &recErr) || errors.As(err, &unknown) ||
-		errors.As(err, &hostErr) || errors.As(err, &invalid)
-}
-
 // attemptTransport makes each attempt a whole exchange: it authenticates the
 // attempt afresh, sends it with the base transport, and reads the whole answer
 // within the attempt's time bound, so that a body that breaks or stalls is a
@@ -388,20 +206,6 @@ type attemptTransport struct {
 	creds Credentials
 	host  string
 	base  *http.Client // its Transport is read for every attempt
-}
-
-// credentialsError wraps a failure of Credentials.Authenticate.
-type credentialsError struct{ err error }
-
-func (e *credentialsError) Error() string { return "authenticate: " + trimPrefix(e.err) }
-func (e *credentialsError) Unwrap() error { return e.err }
-
-// redirectError is a request to another host than the endpoint's, which the
-// client refuses to authenticate.
-type redirectError struct{ host string }
-
-func (e *redirectError) Error() string {
-	return "cbr: refusing to send credentials to another host " + e.host
 }
 
 // RoundTrip sends one attempt. A request to another host than the endpoint's
