@@ -6,8 +6,8 @@
 // takes a context, retries what is safe to retry with jittered backoff, checks
 // its input before sending anything, and returns errors that say what failed,
 // with the request ID to quote to support. It depends only on the standard
-// library and go-retryablehttp. Package [github.com/cbrsdk/cbr/cbrtest] is an
-// in-process fake of the API for tests.
+// library, go-retryablehttp and the go-cleanhttp it brings. Package
+// [github.com/cbrsdk/cbr/cbrtest] is an in-process fake of the API for tests.
 //
 // # Quick start
 //
@@ -95,20 +95,32 @@
 //
 // # Retries and timeouts
 //
-// A call is retried after a connection failure, a per-attempt timeout or a
-// 429, 500, 502, 503 or 504 answer; never after another status, a TLS or
-// certificate failure, or once its context is done. [DefaultRetryPolicy]
-// makes up to 4 attempts, waiting a random time (full jitter) up to
-// 500ms·2ⁿ, capped at 20s. A Retry-After header is honoured when it is no
-// longer than MaxWait; a longer one ends the call at once with the 429 or 503
-// as an *APIError. Change the policy with [WithRetry]. Registration is safe to
-// retry because the caller chooses the agent ID.
+// Every attempt is a whole exchange: the request is sent and the whole answer
+// read and decoded within [RetryPolicy].AttemptTimeout (30s by default), so a
+// body that breaks or stalls is a failed attempt like a dropped connection.
+// Failures (a connection that failed or broke, an attempt that timed out, a
+// 500, 502, 503 or 504) are retried up to MaxAttempts (4) attempts, after a
+// random wait (full jitter) below 500ms·2ⁿ, capped at 20s. Throttling (a 429,
+// or a 503 with Retry-After) is a queue, not a failure: it is waited out until
+// the context's deadline, with waits that spread a crowd of clients, and a
+// Retry-After is a minimum. No wait is begun that would outlast the deadline:
+// a Retry-After beyond it returns the 429 at once. Without a deadline,
+// MaxDuration (15 minutes) bounds the call. A TLS or certificate failure, a
+// redirect, failed credentials and any other status are never retried. See
+// docs/RELIABILITY.md for every guarantee and bound.
 //
-// The context bounds the whole call, waits included: give every call a
-// deadline. Without [WithHTTPClient] the client uses its own connection pool
-// with timeouts on dialing (10s), the TLS handshake (10s) and the response
-// headers (30s); with it, that client's transport and Timeout (per attempt)
-// are used beneath the retries.
+// An attempt that may have taken effect is never blindly repeated where that
+// matters: RegisterAgent looks the agent up with ShowAgent before it sends a
+// registration again, UpdateAgent settles an uninstall that may have
+// happened, and UnregisterAgent treats a 404 after such an attempt as done.
+//
+// Give every call a deadline with its context. Without [WithHTTPClient] the
+// client uses its own connection pool with timeouts on dialing (10s), the TLS
+// handshake (10s) and the response headers (30s); [WithTLSConfig] and
+// [WithProxy] configure it. With WithHTTPClient, that client's transport is
+// used beneath the retries (read for every attempt), and its Timeout, if
+// shorter, bounds each attempt. [Client.Close] releases the idle connections
+// of the client's own pool.
 //
 // # Concurrency
 //
