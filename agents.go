@@ -90,7 +90,10 @@ func mayMeanExists(err error) bool {
 // update with 400 BackupService.7403, UpdateAgent asks with ShowAgent and
 // returns the agent if its status is uninstall. If ShowAgent finds no such
 // agent, the error matches ErrNotFound, as it does when the update itself is
-// answered 404: there is nothing to uninstall.
+// answered 404: there is nothing to uninstall. An uninstall that failed after
+// an attempt that may have taken effect (its connection broke, it timed out,
+// or it was answered 5xx or with an unusable 2xx) is settled the same way: if
+// ShowAgent finds the agent uninstalled, that agent is the result.
 func (c *Client) UpdateAgent(ctx context.Context, agentID string, in AgentUpdate) (*Agent, error) {
 	const op = "update agent"
 	if err := validateAgentID(op, agentID); err != nil {

@@ -27,6 +27,10 @@ type Client struct {
 	projects  *projectLookup
 	api       *pipeline
 	ownHTTP   *http.Transport // the transport NewClient made, closed by Close; nil with WithHTTPClient
+	// closeCreds closes the idle connections of credentials that have a
+	// transport of their own; nil for none. (The credentials themselves are
+	// not kept here, so that printing a Client can never reach them.)
+	closeCreds func()
 }
 
 // Option configures a Client in NewClient.
@@ -255,22 +259,30 @@ func NewClient(opts ...Option) (*Client, error) {
 	if cfg.userAgent != "" {
 		ua = cfg.userAgent + " " + ua
 	}
-	return &Client{
+	c := &Client{
 		base:      base.String(),
 		projectID: cfg.projectID,
 		projects:  projects,
 		api:       newPipeline(cfg, base.Host, ua),
 		ownHTTP:   own,
-	}, nil
+	}
+	if m, ok := cfg.creds.(*metadataKeys); ok {
+		c.closeCreds = m.http.CloseIdleConnections
+	}
+	return c, nil
 }
 
-// Close closes the idle connections of the transport the client made for
-// itself; a client built WithHTTPClient leaves that client's transport alone.
-// The client holds no goroutine of its own, so after Close nothing of it is
-// left running; it can still be used, and then opens new connections.
+// Close closes the idle connections of the transports the client made for
+// itself: its own pool, and that of ECSMetadata credentials; a client built
+// WithHTTPClient leaves that client's transport alone. The client holds no
+// goroutine of its own, so after Close nothing of it is left running; it can
+// still be used, and then opens new connections.
 func (c *Client) Close() error {
 	if c.ownHTTP != nil {
 		c.ownHTTP.CloseIdleConnections()
+	}
+	if c.closeCreds != nil {
+		c.closeCreds()
 	}
 	return nil
 }

@@ -536,7 +536,7 @@ func faultRows() []faultRow {
 				check: both(apiErr(429), isErr(cbr.ErrRateLimited), notCtx)}),
 		},
 		{
-			name:  "429 with a Retry-After beyond MaxWait",
+			name:  "429 with a Retry-After beyond the deadline",
 			fault: throttle(http.StatusTooManyRequests, "3600", 0),
 			want: allOps(faultWant{target: exactly(1), show: none, within: 300 * time.Millisecond,
 				check: both(apiErr(429), isErr(cbr.ErrRateLimited), notCtx)}),

@@ -2,10 +2,14 @@ package cbr_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jarcoal/httpmock"
 	"github.com/stretchr/testify/assert"
@@ -13,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/cbrsdk/cbr"
+	"github.com/cbrsdk/cbr/cbrtest"
 )
 
 func TestClientCloseLeavesNoGoroutine(t *testing.T) {
@@ -73,4 +78,46 @@ func TestUnicodeControlCharactersAreRefusedBeforeSending(t *testing.T) {
 		}
 		assert.Zero(t, mt.GetTotalCallCount(), "nothing sent with %q", r)
 	}
+}
+
+func TestClientCloseClosesTheMetadataConnections(t *testing.T) {
+	// Not parallel: it counts goroutines. The fake stays up, so only the
+	// client can close its idle connections, the metadata service's included.
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	baseline := goleak.IgnoreCurrent()
+	c, err := srv.Client(cbr.WithCredentials(srv.ECSMetadata()))
+	require.NoError(t, err)
+	_, err = c.ListAgents(context.Background(), cbr.ListAgentsOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, 1, srv.MetadataRequests(), "the keys came from the metadata service")
+	c.Close()
+	goleak.VerifyNone(t, baseline)
+}
+
+func TestTLSAlertIsNotRetried(t *testing.T) {
+	t.Parallel()
+	var handshakes atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Error("no request may arrive")
+	}))
+	srv.TLS = &tls.Config{MinVersion: tls.VersionTLS13, GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		handshakes.Add(1)
+		return nil, nil
+	}}
+	srv.StartTLS()
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	c, err := cbr.NewClient(cbr.WithEndpoint(srv.URL), cbr.WithProjectID("p1"), cbr.WithCredentials(cbr.Token("t")),
+		cbr.WithTLSConfig(&tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS12}),
+		cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 3, MinWait: time.Millisecond, MaxWait: time.Millisecond}))
+	require.NoError(t, err)
+	defer c.Close()
+
+	_, err = c.RegisterAgent(context.Background(), cbr.AgentRegister{AgentID: "a1", HostName: "h", HostIP: "10.0.0.1", HostOS: "linux"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "protocol version not supported")
+	assert.NotContains(t, err.Error(), "is not registered", "nothing was sent: nothing to check")
+	assert.Equal(t, int32(1), handshakes.Load(), "a handshake refused with an alert is not tried again")
 }

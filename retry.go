@@ -408,7 +408,9 @@ func retryableError(err error) bool {
 }
 
 // isTLSFailure reports whether err is a failed TLS handshake: an untrusted or
-// invalid certificate, or a server that does not speak TLS.
+// invalid certificate, a server that does not speak TLS, or a handshake that
+// either side ended with an alert (such as "remote error: tls: protocol
+// version not supported"). Another attempt would fail the same way.
 func isTLSFailure(err error) bool {
 	var (
 		certErr *tls.CertificateVerificationError
@@ -416,7 +418,10 @@ func isTLSFailure(err error) bool {
 		unknown x509.UnknownAuthorityError
 		hostErr x509.HostnameError
 		invalid x509.CertificateInvalidError
+		alert   tls.AlertError
+		opErr   *net.OpError
 	)
 	return errors.As(err, &certErr) || errors.As(err, &recErr) || errors.As(err, &unknown) ||
-		errors.As(err, &hostErr) || errors.As(err, &invalid)
+		errors.As(err, &hostErr) || errors.As(err, &invalid) || errors.As(err, &alert) ||
+		errors.As(err, &opErr) && (opErr.Op == "remote error" || opErr.Op == "local error")
 }
