@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -36,6 +37,7 @@ func (c *Client) RegisterAgent(ctx context.Context, in AgentRegister) (*Agent, e
 	body := struct {
 		Agent AgentRegister `json:"agent"`
 	}{in}
+	start := time.Now()
 	for round := 1; ; round++ {
 		// A failed attempt that may have taken effect ends the call (settle),
 		// so that the agent is looked up before it is registered again: a
@@ -51,6 +53,9 @@ func (c *Client) RegisterAgent(ctx context.Context, in AgentRegister) (*Agent, e
 		if !res.acted && !mayMeanExists(err) {
 			return nil, err
 		}
+		// The check and a new round go on with the first call's throttling
+		// schedule and MaxDuration.
+		ctx = withStart(ctx, start)
 		a, err, absent := c.confirmRegistered(ctx, in, err)
 		if !absent || !transient(err) || round >= c.api.policy.MaxAttempts || !c.api.pause(ctx, round) {
 			return a, err
@@ -106,6 +111,7 @@ func (c *Client) UpdateAgent(ctx context.Context, agentID string, in AgentUpdate
 		Agent AgentUpdate `json:"agent"`
 	}{in}
 	var out agentBody
+	start := time.Now()
 	res, err := c.do(ctx, op, "PUT", agentPath(agentID), nil, body, &out)
 	if err == nil {
 		var a *Agent
@@ -113,7 +119,7 @@ func (c *Client) UpdateAgent(ctx context.Context, agentID string, in AgentUpdate
 			return a, nil
 		}
 	}
-	return c.uninstalledAlready(ctx, agentID, res.acted, err)
+	return c.uninstalledAlready(withStart(ctx, start), agentID, res.acted, err)
 }
 
 // ShowAgent returns one agent: GET /v3/{project_id}/agents/{agent_id}. An

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -413,4 +415,28 @@ func TestUpdateAgentUnknownToTheAPI(t *testing.T) {
 		"; show agent: 404 Not Found BackupService.7410: Agent "+testAgentID+" not found.", err.Error())
 	assert.Equal(t, 1, update.count(), "a 400 is not retried")
 	assert.Equal(t, 1, show.count())
+}
+
+func TestRegisterAgentCheckSharesTheCallsTimeBudget(t *testing.T) {
+	t.Parallel()
+	var gets atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			time.Sleep(400 * time.Millisecond) // most of the call's budget
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		gets.Add(1)
+		w.WriteHeader(http.StatusTooManyRequests) // the check is throttled throughout
+	}))
+	defer srv.Close()
+	c := newServerClient(t, srv.URL, cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 1,
+		ThrottleMinWait: 20 * time.Millisecond, ThrottleMaxWait: 20 * time.Millisecond, MaxDuration: 500 * time.Millisecond}))
+
+	start := time.Now()
+	_, err := c.RegisterAgent(context.Background(), documentedRegister) // no deadline: MaxDuration bounds it
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "whether agent "+testAgentID+" was registered is unknown")
+	assert.Less(t, time.Since(start), 800*time.Millisecond, "the check ends within the register's MaxDuration, not one of its own")
+	assert.Less(t, gets.Load(), int32(15))
 }

@@ -86,6 +86,20 @@ type exchange struct {
 
 type exchangeKey struct{}
 
+// startKey carries the start of an operation that makes several calls, such
+// as RegisterAgent's check after a failed attempt, so that its calls share
+// one throttling schedule and one MaxDuration.
+type startKey struct{}
+
+// withStart returns ctx carrying start as the start of the operation, unless
+// ctx already carries one.
+func withStart(ctx context.Context, start time.Time) context.Context {
+	if _, ok := ctx.Value(startKey{}).(time.Time); ok {
+		return ctx
+	}
+	return context.WithValue(ctx, startKey{}, start)
+}
+
 // pipeline sends calls to one host: go-retryablehttp's loop on top, then the
 // authentication and the whole exchange of each attempt, then the base
 // transport.
@@ -127,6 +141,9 @@ func newPipeline(cfg config, host, userAgent string) *pipeline {
 // cannot decode a *ResponseError, and anything else an *opError.
 func (p *pipeline) send(ctx context.Context, cl *call) (outcome, error) {
 	x := &exchange{call: *cl, policy: &p.policy, logger: p.logger, start: time.Now(), timeout: p.policy.AttemptTimeout}
+	if start, ok := ctx.Value(startKey{}).(time.Time); ok {
+		x.start = start // a later call of an operation: its waits go on from the first's
+	}
 	if t := p.base.Timeout; t > 0 && t < x.timeout {
 		x.timeout = t
 	}
