@@ -232,3 +232,26 @@ func TestDefaultRetryPolicy(t *testing.T) {
 		MaxDuration: 15 * time.Minute, AttemptTimeout: 30 * time.Second,
 	}, DefaultRetryPolicy())
 }
+
+func TestMayHaveSent(t *testing.T) {
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	dial := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	tests := []struct {
+		name  string
+		phase int32
+		err   error
+		want  bool
+	}{
+		{"getting a connection", phaseConnecting, reset, false},
+		{"connected, request not written", phaseConnected, reset, false},
+		{"request written", phaseWritten, reset, true},
+		{"request written, then a timeout", phaseWritten, context.DeadlineExceeded, true},
+		{"no phase: reset", phaseNone, reset, true},
+		{"no phase: dial", phaseNone, dial, false},
+		{"no phase: TLS handshake timeout", phaseNone, errors.New("net/http: TLS handshake timeout"), false},
+		{"no phase: certificate", phaseNone, x509.UnknownAuthorityError{}, false},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, mayHaveSent(tt.phase, tt.err), tt.name)
+	}
+}

@@ -440,3 +440,31 @@ func TestRegisterAgentCheckSharesTheCallsTimeBudget(t *testing.T) {
 	assert.Less(t, time.Since(start), 800*time.Millisecond, "the check ends within the register's MaxDuration, not one of its own")
 	assert.Less(t, gets.Load(), int32(15))
 }
+
+func TestRegisterAgentHandshakeThatNeverEndsIsNotChecked(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var conns atomic.Int32
+	done := make(chan struct{})
+	defer close(done)
+	go func() { // accepts, and never says a word of TLS
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() { <-done; conn.Close() }()
+		}
+	}()
+	defer ln.Close()
+	c := newServerClient(t, "https://"+ln.Addr().String(), cbr.WithRetry(cbr.RetryPolicy{MaxAttempts: 2,
+		MinWait: time.Millisecond, MaxWait: time.Millisecond, AttemptTimeout: 200 * time.Millisecond, MaxDuration: 10 * time.Second}))
+
+	_, err = c.RegisterAgent(context.Background(), documentedRegister)
+	require.ErrorIs(t, err, cbr.ErrAttemptTimeout)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded)
+	assert.NotContains(t, err.Error(), "registered", "nothing was written: nothing to check")
+	assert.Equal(t, int32(2), conns.Load(), "two attempts, and no ShowAgent")
+}

@@ -12,6 +12,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -81,8 +82,23 @@ type exchange struct {
 	header    http.Header   // the header of the last answer
 	reason    string        // why the last attempt is retried, for errors and logs
 	timeout   time.Duration // the bound of one attempt
-	firstBody sentBody      // the body of the first attempt; later ones get their own
+	firstBody bytes.Reader  // the body of the first attempt; later ones get their own
+
+	// phase is how far the attempt under way got, set by trace's hooks from
+	// the transport's goroutines: phaseNone before anything (or with a
+	// transport that reports nothing), then phaseConnecting, phaseConnected,
+	// phaseWritten once the request's headers were written.
+	phase atomic.Int32
+	trace httptrace.ClientTrace
 }
+
+// The phases of an attempt; see exchange.phase.
+const (
+	phaseNone int32 = iota
+	phaseConnecting
+	phaseConnected
+	phaseWritten
+)
 
 type exchangeKey struct{}
 
@@ -147,7 +163,15 @@ func (p *pipeline) send(ctx context.Context, cl *call) (outcome, error) {
 	if t := p.base.Timeout; t > 0 && t < x.timeout {
 		x.timeout = t
 	}
-	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, exchangeKey{}, x), cl.method, cl.url, nil)
+	// The trace says how far each attempt got, so that a failed attempt that
+	// never wrote its request is known not to have taken effect.
+	x.trace = httptrace.ClientTrace{
+		GetConn:      func(string) { x.phase.Store(phaseConnecting) },
+		GotConn:      func(httptrace.GotConnInfo) { x.phase.Store(phaseConnected) },
+		WroteHeaders: func() { x.phase.Store(phaseWritten) },
+	}
+	ctx = httptrace.WithClientTrace(context.WithValue(ctx, exchangeKey{}, x), &x.trace)
+	req, err := retryablehttp.NewRequestWithContext(ctx, cl.method, cl.url, nil)
 	if err != nil {
 		return outcome{}, &opError{op: cl.op, err: err}
 	}
@@ -262,22 +286,24 @@ func (t *attemptTransport) attempt(req *http.Request, x *exchange) (*http.Respon
 	actx, cancel := context.WithTimeout(ctx, x.timeout)
 	defer cancel()
 	r := req.WithContext(actx)
-	var body *sentBody
 	if x.call.body != nil {
-		if body = &x.firstBody; x.attempts > 1 {
-			// The last attempt's connection may still read its body.
-			body = &sentBody{}
+		body := &x.firstBody
+		if x.attempts > 1 { // the last attempt's connection may still read its body
+			body = bytes.NewReader(nil)
 		}
 		body.Reset(x.call.body)
-		r.Body, r.ContentLength = body, int64(len(x.call.body))
+		// A *bytes.Reader in a NopCloser is a body net/http knows to be in
+		// memory: it writes it with the headers, in one write.
+		r.Body, r.ContentLength = io.NopCloser(body), int64(len(x.call.body))
 	}
 	rt := t.base.Transport
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
+	x.phase.Store(phaseNone)
 	resp, err := rt.RoundTrip(r)
 	if err != nil {
-		if (body == nil || body.read.Load()) && mayHaveSent(err) {
+		if mayHaveSent(x.phase.Load(), err) {
 			x.acted = true
 		}
 		return nil, attemptError(ctx, err)
@@ -314,10 +340,18 @@ func attemptError(ctx context.Context, err error) error {
 	return err
 }
 
-// mayHaveSent reports whether an attempt without a body that failed with err
-// may have reached the server: every failure but one to connect (to dial, or
-// to agree on TLS, which happens before the request is written).
-func mayHaveSent(err error) bool {
+// mayHaveSent reports whether an attempt that failed with err, after it got
+// to phase, may have reached the server: only once its request's headers were
+// written. A transport that reports no phase (a fake, or a RoundTripper of its
+// own) is judged by err: every failure may have reached the server but one to
+// connect (to dial, or to agree on TLS, which comes before the request).
+func mayHaveSent(phase int32, err error) bool {
+	switch phase {
+	case phaseConnecting, phaseConnected:
+		return false
+	case phaseWritten:
+		return true
+	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) && opErr.Op == "dial" || isTLSFailure(err) {
 		return false
@@ -354,20 +388,6 @@ func readBody(resp *http.Response) ([]byte, error) {
 	}
 	return buf, err
 }
-
-// sentBody is the body of one attempt. It records whether the transport began
-// to read it, that is, whether the request was being written to a connection.
-type sentBody struct {
-	bytes.Reader
-	read atomic.Bool
-}
-
-func (b *sentBody) Read(p []byte) (int, error) {
-	b.read.Store(true)
-	return b.Reader.Read(p)
-}
-
-func (b *sentBody) Close() error { return nil }
 
 // closeBody closes a request body, as a RoundTripper must even on failure.
 func closeBody(req *http.Request) {
