@@ -44,7 +44,7 @@ type config struct {
 	creds        Credentials
 	httpClient   *http.Client
 	retry        RetryPolicy
-	logger       *slog.Logger
+	logs         *callLog // set by WithLogger
 	userAgent    string
 	insecureHTTP bool
 	iamEndpoint  string
@@ -182,7 +182,7 @@ func WithLogger(l *slog.Logger) Option {
 		if l == nil {
 			return errors.New("cbr: logger is nil")
 		}
-		c.logger = l
+		c.logs = newCallLog(l)
 		return nil
 	}
 }

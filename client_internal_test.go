@@ -210,7 +210,7 @@ func TestTransportStack(t *testing.T) {
 	assert.NotSame(t, http.DefaultTransport, base1)
 	assert.NotSame(t, base1, c2.api.base.Transport)
 	assert.Same(t, base1, c1.ownHTTP, "Close closes it")
-	assert.Nil(t, c1.api.logger, "no logging by default")
+	assert.Nil(t, c1.api.logs, "no logging by default")
 	assert.Nil(t, c1.api.rc.Logger, "go-retryablehttp never logs")
 	assert.Equal(t, DefaultRetryPolicy(), c1.api.policy)
 

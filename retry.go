@@ -305,8 +305,8 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	if wait >= left {
 		return false, nil
 	}
-	if x.logger != nil {
-		x.logRetry(ctx, wait, resp != nil && isThrottled(resp))
+	if x.logs != nil {
+		x.logs.retry(ctx, x, wait, resp != nil && isThrottled(resp))
 	}
 	if wait > 0 {
 		t := time.NewTimer(wait)

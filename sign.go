@@ -2,7 +2,6 @@ package cbr
 
 import (
 	"bytes"
-	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -119,7 +118,7 @@ func (s *signing) collectSignedHeaders(buf []signedHeader, signed []headerName) 
 			hdrs = append(hdrs, signedHeader{name: h.name, values: values})
 		}
 	}
-	slices.SortFunc(hdrs, func(a, b signedHeader) int { return strings.Compare(a.name, b.name) })
+	sortSmall(hdrs, func(a, b signedHeader) bool { return a.name < b.name })
 	return hdrs
 }
 
@@ -212,9 +211,7 @@ func appendCanonicalQuery(dst []byte, rawQuery string) []byte {
 			pairs = append(pairs, queryPair{k, v})
 		}
 	}
-	slices.SortFunc(pairs, func(a, b queryPair) int {
-		return cmp.Or(strings.Compare(a.name, b.name), strings.Compare(a.value, b.value))
-	})
+	sortSmall(pairs, func(a, b queryPair) bool { return a.name < b.name || a.name == b.name && a.value < b.value })
 	for i, p := range pairs {
 		if i > 0 {
 			dst = append(dst, '&')
@@ -224,6 +221,17 @@ func appendCanonicalQuery(dst []byte, rawQuery string) []byte {
 		dst = appendEscaped(dst, p.value)
 	}
 	return dst
+}
+
+// sortSmall sorts s by less, stably, by insertion: what signing sorts holds a
+// few elements, and it keeps the code of a general sort per element type out
+// of every program that signs (about 10 KB each).
+func sortSmall[T any](s []T, less func(a, b T) bool) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && less(s[j], s[j-1]); j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
 }
 
 // queryPair is one name=value of a query, unescaped.

@@ -72,7 +72,7 @@ func (o outcome) unusable(op, reason string) *ResponseError {
 type exchange struct {
 	call      call
 	policy    *RetryPolicy
-	logger    *slog.Logger
+	logs      *callLog // nil without WithLogger
 	start     time.Time
 	attempts  int
 	acted     bool
@@ -124,7 +124,7 @@ type pipeline struct {
 	userAgent []string // the User-Agent header's value; nil for none
 	projectID []string // the X-Project-Id header's value when the project is known up front
 	policy    RetryPolicy
-	logger    *slog.Logger
+	logs      *callLog     // nil without WithLogger
 	base      *http.Client // read for each attempt: its Transport and Timeout
 	rc        *retryablehttp.Client
 }
@@ -132,7 +132,7 @@ type pipeline struct {
 // newPipeline returns the pipeline of calls to host with cfg's credentials,
 // retry policy, logger and base HTTP client.
 func newPipeline(cfg config, host, userAgent string) *pipeline {
-	p := &pipeline{host: host, policy: cfg.retry, logger: cfg.logger, base: cfg.httpClient}
+	p := &pipeline{host: host, policy: cfg.retry, logs: cfg.logs, base: cfg.httpClient}
 	if userAgent != "" {
 		p.userAgent = []string{userAgent}
 	}
@@ -156,7 +156,7 @@ func newPipeline(cfg config, host, userAgent string) *pipeline {
 // decoding of the last answer. A non-2xx answer is an *APIError, a 2xx it
 // cannot decode a *ResponseError, and anything else an *opError.
 func (p *pipeline) send(ctx context.Context, cl *call) (outcome, error) {
-	x := &exchange{call: *cl, policy: &p.policy, logger: p.logger, start: time.Now(), timeout: p.policy.AttemptTimeout}
+	x := &exchange{call: *cl, policy: &p.policy, logs: p.logs, start: time.Now(), timeout: p.policy.AttemptTimeout}
 	if start, ok := ctx.Value(startKey{}).(time.Time); ok {
 		x.start = start // a later call of an operation: its waits go on from the first's
 	}
@@ -198,8 +198,8 @@ func (p *pipeline) send(ctx context.Context, cl *call) (outcome, error) {
 		res.status, res.requestID = resp.StatusCode, resp.Header.Get("X-Request-Id")
 	}
 	err = p.result(ctx, x, res, err)
-	if p.logger != nil {
-		p.logCall(ctx, x, res, err)
+	if p.logs != nil {
+		p.logs.call(ctx, x, res, err)
 	}
 	return res, err
 }
@@ -418,36 +418,47 @@ func newTransport() *http.Transport {
 	}
 }
 
-// logRetry logs the retry that checkRetry is about to wait for: at level Info
-// after throttling, Warn after a failure.
-func (x *exchange) logRetry(ctx context.Context, wait time.Duration, throttled bool) {
-	level := slog.LevelWarn
-	if throttled {
-		level = slog.LevelInfo
-	}
-	x.logger.LogAttrs(ctx, level, "cbr: retrying",
-		slog.String("op", x.call.op),
-		slog.Int("attempt", x.attempts),
-		slog.String("reason", x.reason),
-		slog.Duration("wait", wait))
+// callLog writes the client's log records. Only WithLogger makes one, so
+// that a program that never logs links no logging code.
+type callLog struct {
+	// call logs one call when it ends: at level Info when it succeeded, Error
+	// when it failed.
+	call func(ctx context.Context, x *exchange, res outcome, err error)
+	// retry logs the retry that checkRetry is about to wait for: at level
+	// Info after throttling, Warn after a failure.
+	retry func(ctx context.Context, x *exchange, wait time.Duration, throttled bool)
 }
 
-// logCall logs one call when it ends: at level Info when it succeeded, Error
-// when it failed.
-func (p *pipeline) logCall(ctx context.Context, x *exchange, res outcome, err error) {
-	level, msg := slog.LevelInfo, "cbr: call"
-	attrs := []slog.Attr{
-		slog.String("op", x.call.op),
-		slog.String("method", x.call.method),
-		slog.String("path", x.call.path),
-		slog.Int("status", res.status),
-		slog.Int("attempts", res.attempts),
-		slog.Duration("duration", time.Since(x.start)),
-		slog.String("request_id", res.requestID),
+// newCallLog returns the callLog that writes to l.
+func newCallLog(l *slog.Logger) *callLog {
+	return &callLog{
+		call: func(ctx context.Context, x *exchange, res outcome, err error) {
+			level, msg := slog.LevelInfo, "cbr: call"
+			attrs := []slog.Attr{
+				slog.String("op", x.call.op),
+				slog.String("method", x.call.method),
+				slog.String("path", x.call.path),
+				slog.Int("status", res.status),
+				slog.Int("attempts", res.attempts),
+				slog.Duration("duration", time.Since(x.start)),
+				slog.String("request_id", res.requestID),
+			}
+			if err != nil {
+				level, msg = slog.LevelError, "cbr: call failed"
+				attrs = append(attrs, slog.String("error", err.Error()))
+			}
+			l.LogAttrs(ctx, level, msg, attrs...)
+		},
+		retry: func(ctx context.Context, x *exchange, wait time.Duration, throttled bool) {
+			level := slog.LevelWarn
+			if throttled {
+				level = slog.LevelInfo
+			}
+			l.LogAttrs(ctx, level, "cbr: retrying",
+				slog.String("op", x.call.op),
+				slog.Int("attempt", x.attempts),
+				slog.String("reason", x.reason),
+				slog.Duration("wait", wait))
+		},
 	}
-	if err != nil {
-		level, msg = slog.LevelError, "cbr: call failed"
-		attrs = append(attrs, slog.String("error", err.Error()))
-	}
-	p.logger.LogAttrs(ctx, level, msg, attrs...)
 }
