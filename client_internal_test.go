@@ -95,7 +95,8 @@ func TestCheckRetry(t *testing.T) {
 		{"429 Retry-After beyond the deadline", soon, response(429, "Retry-After", "6"), nil, false, nil},
 		{"503 Retry-After beyond MaxDuration", live, response(503, "Retry-After", "3600"), nil, false, nil},
 		{"canceled context", canceled, response(503), nil, false, context.Canceled},
-		{"expired context", expired, nil, urlErr(context.DeadlineExceeded), false, context.DeadlineExceeded},
+		{"expired context", expired, nil, urlErr(context.DeadlineExceeded), false, nil}, // the attempt's error is the call's
+		{"expired context after an answer to keep", expired, response(200), nil, false, nil},
 		{"EOF", live, nil, urlErr(io.EOF), true, nil},
 		{"unexpected EOF", live, nil, urlErr(io.ErrUnexpectedEOF), true, nil},
 		{"connection refused", live, nil, urlErr(&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), true, nil},

@@ -250,9 +250,6 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	if x == nil {
 		return false, err
 	}
-	if ctx.Err() != nil {
-		return false, ctx.Err()
-	}
 	p := x.policy
 	deadline, ok := ctx.Deadline()
 	if !ok {
@@ -300,7 +297,10 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 		wait = p.failureWait(x.failures)
 		x.reason = statusText(resp.StatusCode)
 	default:
-		return false, nil
+		return false, nil // an answer to keep, even if ctx has ended since
+	}
+	if ctx.Err() != nil {
+		return false, ctx.Err()
 	}
 	if wait >= left {
 		return false, nil
@@ -313,6 +313,7 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			x.waitCut = true
 			return false, ctx.Err()
 		case <-t.C:
 		}

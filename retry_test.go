@@ -350,8 +350,10 @@ func TestContextDoneAfterAnswer(t *testing.T) {
 	})
 	c := newServerClient(t, testEndpoint, cbr.WithHTTPClient(&http.Client{Transport: rt}))
 
-	_, err := c.RegisterAgent(ctx, documentedRegister)
-	require.ErrorIs(t, err, context.Canceled)
+	// The whole answer arrived: it is the result, although the context ended since.
+	a, err := c.RegisterAgent(ctx, documentedRegister)
+	require.NoError(t, err)
+	assert.Equal(t, testAgentID, a.AgentID)
 	assert.True(t, body.closed.Load(), "the response body is closed")
 }
 
@@ -403,4 +405,14 @@ func TestFailedCredentialsAreNotRetriedOrSent(t *testing.T) {
 	// A token that cannot be sent fails NewClient, not the first call.
 	_, err = cbr.NewClient(cbr.WithEndpoint(testEndpoint), cbr.WithProjectID(testProject), cbr.WithCredentials(cbr.Token("")))
 	assert.EqualError(t, err, "cbr: token is empty")
+}
+
+func TestAnswerWithoutABodyFromACustomTransport(t *testing.T) {
+	rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 204, Header: http.Header{}, Request: req}, nil // Body left nil
+	})
+	c := newServerClient(t, testEndpoint, cbr.WithHTTPClient(&http.Client{Transport: rt}))
+	require.NoError(t, c.UnregisterAgent(context.Background(), testAgentID))
+	_, err := c.ShowAgent(context.Background(), testAgentID)
+	require.ErrorIs(t, err, cbr.ErrUnexpectedResponse, "a 2xx without the agent")
 }

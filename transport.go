@@ -81,6 +81,7 @@ type exchange struct {
 	respBody  []byte        // the whole body of the last answer
 	header    http.Header   // the header of the last answer
 	reason    string        // why the last attempt is retried, for errors and logs
+	waitCut   bool          // the caller's context ended during a wait
 	timeout   time.Duration // the bound of one attempt
 	firstBody bytes.Reader  // the body of the first attempt; later ones get their own
 
@@ -176,7 +177,8 @@ func (p *pipeline) send(ctx context.Context, cl *call) (outcome, error) {
 		return outcome{}, &opError{op: cl.op, err: err}
 	}
 	// Header values are shared, read-only slices: net/http never changes
-	// them, and an attempt that must change a header clones the map first.
+	// them, and a header is set with a slice of its own (Header.Set), never
+	// changed in place.
 	if cl.body != nil {
 		req.Header["Content-Type"] = contentTypeJSON
 	}
@@ -219,7 +221,7 @@ func (p *pipeline) result(ctx context.Context, x *exchange, res outcome, err err
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			err = fmt.Errorf("%w (%v)", ctxErr, err)
-		} else if ctxErr != nil && x.reason != "" {
+		} else if x.waitCut {
 			err = fmt.Errorf("%w (while waiting to retry after %s)", err, x.reason)
 		}
 		return &opError{op: op, attempts: res.attempts, err: err}
@@ -309,6 +311,9 @@ func (t *attemptTransport) attempt(req *http.Request, x *exchange) (*http.Respon
 		return nil, attemptError(ctx, err)
 	}
 	x.respBody = nil
+	if resp.Body == nil { // a RoundTripper of the caller's may leave it out
+		resp.Body = http.NoBody
+	}
 	data, err := readBody(resp)
 	resp.Body.Close()
 	if err != nil {
@@ -370,7 +375,7 @@ func readBody(resp *http.Response) ([]byte, error) {
 	}
 	n := resp.ContentLength
 	switch {
-	case n == 0:
+	case n == 0 && resp.Body == http.NoBody:
 		return nil, nil
 	case n > limit && ok:
 		return nil, &ResponseError{StatusCode: resp.StatusCode, Reason: "body of " + strconv.FormatInt(n, 10) + " bytes is over the limit of 16 MiB"}
