@@ -18,13 +18,17 @@ import (
 // The request is validated before anything is sent; a *ValidationError names
 // the offending field.
 //
-// RegisterAgent never reports a registration that happened as a failure. When
-// the call fails after an attempt that may have taken effect (the connection
-// broke after the request was sent, the attempt timed out, or the answer was a
-// 5xx), it asks the API with ShowAgent, and returns the agent without error
-// when it is registered under AgentID with the same host facts and a status
-// other than uninstall. If the check finds nothing, or fails, the error of the
-// registration is returned, with the check's outcome appended to its text.
+// RegisterAgent never reports a registration that happened as a failure, and
+// never sends one twice. When an attempt fails after it may have taken effect
+// (the connection broke after the request was sent, the attempt timed out, or
+// the answer was a 5xx), it is not retried: RegisterAgent asks the API with
+// ShowAgent, and returns the agent without error when it is registered under
+// AgentID with the same host facts and a status other than uninstall. When
+// the check finds no such agent and the failure is worth another try, it
+// registers again, until MaxAttempts attempts in all have failed; otherwise the
+// error of the registration is returned, with the check's outcome appended to
+// its text. A 409, or a 400 BackupService.7403, which may mean that the agent
+// exists, is checked the same way.
 //
 // The check honours ctx like everything else: when ctx is done before it can
 // run, the error says that whether the agent was registered is unknown. Call
@@ -38,12 +42,13 @@ func (c *Client) RegisterAgent(ctx context.Context, in AgentRegister) (*Agent, e
 		Agent AgentRegister `json:"agent"`
 	}{in}
 	start := time.Now()
-	for round := 1; ; round++ {
+	failed := 0 // failed attempts of every round, against MaxAttempts
+	for {
 		// A failed attempt that may have taken effect ends the call (settle),
 		// so that the agent is looked up before it is registered again: a
 		// registration that happened is then never sent twice.
 		var out agentBody
-		res, err := c.doCall(ctx, call{op: op, method: "POST", out: &out, settle: true}, "agents", nil, body)
+		res, err := c.doCall(ctx, call{op: op, method: "POST", out: &out, settle: true, failed: failed}, "agents", nil, body)
 		if err == nil {
 			var a *Agent
 			if a, err = out.result(op, res); err == nil {
@@ -53,28 +58,25 @@ func (c *Client) RegisterAgent(ctx context.Context, in AgentRegister) (*Agent, e
 		if !res.acted && !mayMeanExists(err) {
 			return nil, err
 		}
+		failed += res.failures
 		// The check and a new round go on with the first call's throttling
 		// schedule and MaxDuration.
 		ctx = withStart(ctx, start)
 		a, err, absent := c.confirmRegistered(ctx, in, err)
-		if !absent || !transient(err) || round >= c.api.policy.MaxAttempts || !c.api.pause(ctx, round) {
+		if !absent || !transient(err) || failed >= c.api.policy.MaxAttempts || !c.api.pause(ctx, failed, start) {
 			return a, err
 		}
 	}
 }
 
-// transient reports whether a call that failed with err is worth another:
-// a 5xx answer or a failed connection, not a 4xx, an unusable answer or a
-// done context.
+// transient reports whether a call that failed with err is worth another,
+// by the rules checkRetry retries failures by.
 func transient(err error) bool {
-	var (
-		apiErr  *APIError
-		respErr *ResponseError
-	)
+	var apiErr *APIError
 	if errors.As(err, &apiErr) {
-		return apiErr.StatusCode >= 500
+		return retryableStatus(apiErr.StatusCode)
 	}
-	return !errors.As(err, &respErr) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	return retryableError(err)
 }
 
 // mayMeanExists reports whether a refused registration may mean that the

@@ -382,29 +382,11 @@ func (c *Client) doCall(ctx context.Context, cl call, path string, query url.Val
 		}
 	}
 	cl.url = c.base + "v3/" + url.PathEscape(projectID) + "/" + path
-	cl.path = cl.url[strings.Index(cl.url, "://")+3:]
-	cl.path = cl.path[strings.IndexByte(cl.path, '/'):]
+	cl.path = urlPath(cl.url)
 	if len(query) > 0 {
 		cl.url += "?" + strings.ReplaceAll(query.Encode(), "+", "%20")
 	}
 	return c.api.send(ctx, &cl)
-}
-
-// readJSON decodes the JSON body of resp, at most maxResponseBody bytes, into
-// v. Its error names the status and the request ID; the caller prefixes it
-// with "cbr: " and the operation.
-func readJSON(resp *http.Response, v any) error {
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-	if err == nil {
-		err = json.Unmarshal(data, v)
-	}
-	if err == nil {
-		return nil
-	}
-	if id := resp.Header.Get("X-Request-Id"); id != "" {
-		return fmt.Errorf("decode %d response (request id %s): %w", resp.StatusCode, id, err)
-	}
-	return fmt.Errorf("decode %d response: %w", resp.StatusCode, err)
 }
 
 // project returns the project ID that scopes every call, looking it up in

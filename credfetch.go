@@ -3,10 +3,12 @@ package cbr
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/textproto"
 	"time"
@@ -97,7 +99,11 @@ func fetchError(ctx context.Context, op string, err error) error {
 	case errors.As(err, &malformed):
 		return fmt.Errorf("cbr: %s: the answer is malformed (not quoted: it may hold a secret)", op)
 	}
-	return fmt.Errorf("cbr: %s: %w", op, err)
+	err = fmt.Errorf("cbr: %s: %w", op, err)
+	if netErr := net.Error(nil); ctx.Err() == nil && errors.As(err, &netErr) && netErr.Timeout() {
+		return &attemptTimeoutError{cause: err} // a dial, TLS or header timeout
+	}
+	return err
 }
 
 // cappedBody is a response body that fails once more than limit bytes were read.
@@ -115,4 +121,21 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 		return 0, fmt.Errorf("body is over %d bytes", b.limit)
 	}
 	return n, err
+}
+
+// readJSON decodes the JSON body of resp, at most maxResponseBody bytes, into
+// v. Its error names the status and the request ID; the caller prefixes it
+// with "cbr: " and the operation.
+func readJSON(resp *http.Response, v any) error {
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	if err == nil {
+		err = json.Unmarshal(data, v)
+	}
+	if err == nil {
+		return nil
+	}
+	if id := resp.Header.Get("X-Request-Id"); id != "" {
+		return fmt.Errorf("decode %d response (request id %s): %w", resp.StatusCode, id, err)
+	}
+	return fmt.Errorf("decode %d response: %w", resp.StatusCode, err)
 }

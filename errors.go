@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -277,7 +276,7 @@ func oneLine(s string, max int) string {
 		s = s[:max] + "..."
 	}
 	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+		if isControl(r) {
 			return ' '
 		}
 		return r

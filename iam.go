@@ -248,8 +248,7 @@ func (l *projectLookup) fetch(ctx context.Context) (string, time.Duration, error
 			Name string `json:"name"`
 		} `json:"projects"`
 	}
-	u := l.url[strings.Index(l.url, "://")+3:]
-	if _, err := l.iam.send(ctx, &call{op: op, method: http.MethodGet, url: l.url, path: u[strings.IndexByte(u, '/'):], out: &out}); err != nil {
+	if _, err := l.iam.send(ctx, &call{op: op, method: http.MethodGet, url: l.url, path: urlPath(l.url), out: &out}); err != nil {
 		return "", 0, err
 	}
 	var ids []string
@@ -301,8 +300,19 @@ func setUpAuth(cfg *config) (*projectLookup, error) {
 	return newProjectLookup(*cfg, b)
 }
 
-// noRedirects returns a copy of hc that follows no redirect, so that a
+// noRedirects returns a client that sends with hc's transport, read for every
+// request as the client's calls read it, and follows no redirect, so that a
 // credential never reaches another host.
 func noRedirects(hc *http.Client) *http.Client {
-	return &http.Client{Transport: hc.Transport, Timeout: hc.Timeout, CheckRedirect: refuseRedirect}
+	return &http.Client{Transport: transportOf{hc}, Timeout: hc.Timeout, CheckRedirect: refuseRedirect}
+}
+
+// transportOf sends with the transport hc has when the request is sent.
+type transportOf struct{ hc *http.Client }
+
+func (t transportOf) RoundTrip(req *http.Request) (*http.Response, error) {
+	if rt := t.hc.Transport; rt != nil {
+		return rt.RoundTrip(req)
+	}
+	return http.DefaultTransport.RoundTrip(req)
 }

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -750,4 +752,52 @@ func TestTruncatedJSONAnswersAreDecodeErrors(t *testing.T) {
 		var syntaxErr *json.SyntaxError
 		assert.ErrorAs(t, err, &syntaxErr, name)
 	}
+}
+
+func TestIAMPasswordUsesTheTransportSetAfterNewClient(t *testing.T) {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	hc := &http.Client{}
+	c, err := srv.Client(cbr.WithCredentials(srv.IAMPassword()), cbr.WithHTTPClient(hc))
+	require.NoError(t, err)
+	var seen []string
+	var mu sync.Mutex
+	hc.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		return http.DefaultTransport.RoundTrip(r)
+	})
+	_, err = c.ListAgents(context.Background(), cbr.ListAgentsOptions{})
+	require.NoError(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"POST /v3/auth/tokens", "GET /v3/" + srv.ProjectID + "/agents"}, seen,
+		"the token request too goes through the transport set after NewClient")
+}
+
+func TestCredentialFetchTimeoutIsAnAttemptTimeout(t *testing.T) {
+	timeout := &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	rt := roundTripFunc(func(*http.Request) (*http.Response, error) { return nil, timeout })
+	c, err := cbr.NewClient(cbr.WithEndpoint(testEndpoint), cbr.WithProjectID(testProject), cbr.WithRegion("ap-southeast-1"),
+		cbr.WithCredentials(cbr.IAMPassword{Domain: "d", User: "u", Password: "p"}),
+		cbr.WithHTTPClient(&http.Client{Transport: rt}), cbr.WithRetry(noRetry))
+	require.NoError(t, err)
+	_, err = c.ShowAgent(context.Background(), testAgentID)
+	assert.ErrorIs(t, err, cbr.ErrAttemptTimeout)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestProjectLookupLogsItsPathWithoutTheQuery(t *testing.T) {
+	srv := cbrtest.NewServer()
+	defer srv.Close()
+	var buf syncBuffer
+	c, err := cbr.NewClient(cbr.WithEndpoint(srv.URL), cbr.WithRegion(srv.Region), cbr.WithIAMEndpoint(srv.IAMURL),
+		cbr.WithCredentials(srv.AKSK()), cbr.WithLogger(slogTo(&buf)))
+	require.NoError(t, err)
+	_, err = c.ListAgents(context.Background(), cbr.ListAgentsOptions{})
+	require.NoError(t, err)
+	out := buf.String()
+	assert.Contains(t, out, `op="find project ID" method=GET path=/v3/projects status=200`)
+	assert.NotContains(t, out, "name=", "the query stays out of the log")
 }

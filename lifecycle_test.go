@@ -468,3 +468,43 @@ func TestRegisterAgentHandshakeThatNeverEndsIsNotChecked(t *testing.T) {
 	assert.NotContains(t, err.Error(), "registered", "nothing was written: nothing to check")
 	assert.Equal(t, int32(2), conns.Load(), "two attempts, and no ShowAgent")
 }
+
+func TestRegisterAgentFailuresCountAcrossRounds(t *testing.T) {
+	dial := answer{err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}}
+	unavailable := answer{status: 503, body: `{"error_code":"APIGW.0613","error_msg":"IAM unavailable"}`}
+	st := &stub{answers: []answer{dial, unavailable, dial, unavailable, dial, unavailable, dial, unavailable}}
+	c, mt := newMockClient(t)
+	mt.RegisterResponder("POST", agentsURL, st.respond)
+	answerNotRegistered(mt)
+
+	_, err := c.RegisterAgent(context.Background(), documentedRegister)
+	var apiErr *cbr.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, 503, apiErr.StatusCode)
+	assert.Contains(t, err.Error(), "agent "+testAgentID+" is not registered")
+	assert.Equal(t, fastRetry.MaxAttempts, st.count(), "MaxAttempts failed attempts in all, not per round")
+	assert.Equal(t, 2, mt.GetCallCountInfo()["GET "+agentsURL+"/"+testAgentID], "one check after each 503")
+}
+
+func TestRegisterAgentThrottling503IsNotChecked(t *testing.T) {
+	st := &stub{answers: []answer{
+		{status: 503, body: `{"error_code":"APIGW.0308","error_msg":"The throttling threshold has been reached"}`,
+			header: http.Header{"Retry-After": {"0"}}},
+		{status: 200, body: string(golden(t, "register_response.json"))},
+	}}
+	c, mt := newMockClient(t)
+	mt.RegisterResponder("POST", agentsURL, st.respond)
+
+	_, err := c.RegisterAgent(context.Background(), documentedRegister)
+	require.NoError(t, err)
+	assert.Equal(t, 2, st.count(), "a 503 with Retry-After is throttling: the request was not taken, and is sent again")
+	assert.Zero(t, mt.GetCallCountInfo()["GET "+agentsURL+"/"+testAgentID], "nothing to check")
+}
+
+func TestTransportWithoutAnswerOrError(t *testing.T) {
+	rt := roundTripFunc(func(*http.Request) (*http.Response, error) { return nil, nil })
+	c := newServerClient(t, testEndpoint, cbr.WithHTTPClient(&http.Client{Transport: rt}), cbr.WithRetry(noRetry))
+	_, err := c.ShowAgent(context.Background(), testAgentID)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "returned neither an answer nor an error")
+}

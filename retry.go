@@ -260,11 +260,11 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	var wait time.Duration
 	switch {
 	case err != nil:
-		if !retryableError(err) || x.call.settle && x.acted {
+		if !retryableError(err) {
 			return false, nil
 		}
 		x.failures++
-		if x.failures >= p.MaxAttempts {
+		if x.call.failed+x.failures >= p.MaxAttempts || x.call.settle && x.acted {
 			return false, nil
 		}
 		wait = p.failureWait(x.failures)
@@ -287,11 +287,8 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 		}
 		x.reason = statusText(resp.StatusCode)
 	case retryableStatus(resp.StatusCode):
-		if x.call.settle && x.acted {
-			return false, nil
-		}
 		x.failures++
-		if x.failures >= p.MaxAttempts {
+		if x.call.failed+x.failures >= p.MaxAttempts || x.call.settle && x.acted {
 			return false, nil
 		}
 		wait = p.failureWait(x.failures)
@@ -331,12 +328,17 @@ func attemptReason(err error) string {
 	return trimPrefix(err)
 }
 
-// pause waits before round n+1 of an operation that settled a failed call
-// itself, as checkRetry waits after failure n. It reports false, without
-// waiting, when the wait would outlast ctx's deadline or ctx ends during it.
-func (p *pipeline) pause(ctx context.Context, n int) bool {
+// pause waits before the next round of an operation that settled a failed
+// call itself, as checkRetry waits after failure n. It reports false, without
+// waiting, when the wait would outlast ctx's deadline (or MaxDuration from
+// start, without one), or ctx ends during it.
+func (p *pipeline) pause(ctx context.Context, n int, start time.Time) bool {
 	wait := p.policy.failureWait(n)
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= wait {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = start.Add(p.policy.MaxDuration)
+	}
+	if time.Until(deadline) <= wait {
 		return false
 	}
 	t := time.NewTimer(wait)

@@ -45,11 +45,15 @@ type call struct {
 	// effect, instead of retrying it, for an operation that checks what
 	// happened before it sends again.
 	settle bool
+	// failed counts the failed attempts of the operation's earlier calls,
+	// against the same MaxAttempts.
+	failed int
 }
 
 // outcome is what happened to a call.
 type outcome struct {
 	attempts  int    // attempts handed to the network
+	failures  int    // attempts that failed (throttled ones not included)
 	acted     bool   // an attempt may have taken effect on the server
 	status    int    // the last answer's status; 0 for none
 	requestID string // the last answer's X-Request-Id
@@ -60,6 +64,18 @@ var (
 	contentTypeJSON = []string{"application/json;charset=UTF-8"}
 	acceptJSON      = []string{"application/json"}
 )
+
+// urlPath returns the path of an absolute URL, without its query, for logs.
+func urlPath(u string) string {
+	u = u[strings.Index(u, "://")+3:]
+	if i := strings.IndexByte(u, '/'); i >= 0 {
+		u = u[i:]
+	} else {
+		u = "/"
+	}
+	path, _, _ := strings.Cut(u, "?")
+	return path
+}
 
 // unusable returns the error of a 2xx answer that lacks what op needs.
 func (o outcome) unusable(op, reason string) *ResponseError {
@@ -72,8 +88,9 @@ func (o outcome) unusable(op, reason string) *ResponseError {
 type exchange struct {
 	call      call
 	policy    *RetryPolicy
-	logs      *callLog // nil without WithLogger
-	start     time.Time
+	logs      *callLog  // nil without WithLogger
+	start     time.Time // of the operation: its waits and MaxDuration count from it
+	began     time.Time // of this call, for its log record
 	attempts  int
 	acted     bool
 	failures  int           // failed attempts so far
@@ -158,6 +175,7 @@ func newPipeline(cfg config, host, userAgent string) *pipeline {
 // cannot decode a *ResponseError, and anything else an *opError.
 func (p *pipeline) send(ctx context.Context, cl *call) (outcome, error) {
 	x := &exchange{call: *cl, policy: &p.policy, logs: p.logs, start: time.Now(), timeout: p.policy.AttemptTimeout}
+	x.began = x.start
 	if start, ok := ctx.Value(startKey{}).(time.Time); ok {
 		x.start = start // a later call of an operation: its waits go on from the first's
 	}
@@ -195,7 +213,7 @@ func (p *pipeline) send(ctx context.Context, cl *call) (outcome, error) {
 	}
 
 	resp, err := p.rc.Do(req)
-	res := outcome{attempts: x.attempts, acted: x.acted}
+	res := outcome{attempts: x.attempts, failures: x.failures, acted: x.acted}
 	if resp != nil {
 		res.status, res.requestID = resp.StatusCode, resp.Header.Get("X-Request-Id")
 	}
@@ -310,6 +328,9 @@ func (t *attemptTransport) attempt(req *http.Request, x *exchange) (*http.Respon
 		}
 		return nil, attemptError(ctx, err)
 	}
+	if resp == nil {
+		return nil, fmt.Errorf("cbr: transport %T returned neither an answer nor an error", rt)
+	}
 	x.respBody = nil
 	if resp.Body == nil { // a RoundTripper of the caller's may leave it out
 		resp.Body = http.NoBody
@@ -325,7 +346,9 @@ func (t *attemptTransport) attempt(req *http.Request, x *exchange) (*http.Respon
 		}
 		return nil, attemptError(ctx, fmt.Errorf("read %d response: %w", resp.StatusCode, err))
 	}
-	if resp.StatusCode >= 500 || resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+	// A 2xx or 5xx may have taken effect; a throttling answer (a 503 with
+	// Retry-After, like a 429) says the request was not taken.
+	if resp.StatusCode >= 500 && !isThrottled(resp) || resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		x.acted = true
 	}
 	x.respBody = data
@@ -445,7 +468,7 @@ func newCallLog(l *slog.Logger) *callLog {
 				slog.String("path", x.call.path),
 				slog.Int("status", res.status),
 				slog.Int("attempts", res.attempts),
-				slog.Duration("duration", time.Since(x.start)),
+				slog.Duration("duration", time.Since(x.began)),
 				slog.String("request_id", res.requestID),
 			}
 			if err != nil {
