@@ -171,7 +171,9 @@ func WithProxy(proxy func(*http.Request) (*url.URL, error)) Option {
 }
 
 // WithLogger logs one record when a call ends, "cbr: call" at level Info or
-// "cbr: call failed" at level Error, with the operation (op), method, path
+// "cbr: call failed" at level Warn (the operation may still settle it, as
+// RegisterAgent's check does; an error that stands is returned, for the
+// caller to log), with the operation (op), method, path
 // (without the query), status, attempts, duration and request_id (the
 // X-Request-Id of the last answer), and the error; and one record
 // "cbr: retrying" before each retry, with the attempt, the reason and the

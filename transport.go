@@ -449,7 +449,7 @@ func newTransport() *http.Transport {
 // callLog writes the client's log records. Only WithLogger makes one, so
 // that a program that never logs links no logging code.
 type callLog struct {
-	// call logs one call when it ends: at level Info when it succeeded, Error
+	// call logs one call when it ends: at level Info when it succeeded, Warn
 	// when it failed.
 	call func(ctx context.Context, x *exchange, res outcome, err error)
 	// retry logs the retry that checkRetry is about to wait for: at level
@@ -472,7 +472,10 @@ func newCallLog(l *slog.Logger) *callLog {
 				slog.String("request_id", res.requestID),
 			}
 			if err != nil {
-				level, msg = slog.LevelError, "cbr: call failed"
+				// Warn, not Error: the operation may still settle the call
+				// (RegisterAgent's check, an uninstall already done), and
+				// the error, if it stands, is returned for the caller to log.
+				level, msg = slog.LevelWarn, "cbr: call failed"
 				attrs = append(attrs, slog.String("error", err.Error()))
 			}
 			l.LogAttrs(ctx, level, msg, attrs...)
