@@ -24,21 +24,14 @@ import (
 
 	"github.com/cbrsdk/cbr"
 	"github.com/cbrsdk/cbr/cbrtest"
+	"github.com/cbrsdk/cbr/internal/testenv"
 )
 
-// isolateEnv clears every variable FromEnv and the installer read and points
-// HOME at an empty directory, so that neither the developer's environment nor
-// their ~/.huaweicloud/credentials reaches the test.
+// isolateEnv keeps the developer's environment and credentials file out of
+// the test.
 func isolateEnv(t *testing.T) {
 	t.Helper()
-	t.Setenv("HOME", t.TempDir())
-	for _, name := range []string{
-		"HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "HUAWEICLOUD_SDK_SECURITY_TOKEN", "HUAWEICLOUD_SDK_PROJECT_ID",
-		"HUAWEICLOUD_SDK_IAM_ENDPOINT", "HUAWEICLOUD_SDK_CREDENTIALS_FILE", "HUAWEICLOUD_SDK_REGION",
-		"HUAWEICLOUD_SDK_REGION_CBR_AP_SOUTHEAST_1", "HUAWEICLOUD_SDK_REGION_CBR_XX_TEST_1",
-	} {
-		t.Setenv(name, "")
-	}
+	testenv.Isolate(t, "HUAWEICLOUD_SDK_REGION_CBR_XX_TEST_1")
 }
 
 // pointAt isolates the environment and sends whatever the installer would
